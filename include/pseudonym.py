@@ -1,0 +1,56 @@
+"""Keyed pseudonyms for ID numbers (HMAC-SHA256), so that sources can be joined on a
+person without the number itself ever leaving the loader."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+KEY_ENV = "FPWH_PSEUDONYM_KEY"
+KEY_FILE_ENV = "FPWH_PSEUDONYM_KEY_FILE"
+AIRFLOW_CONN_ID = "fp_pseudonym_key"  # an Airflow connection whose password holds the key
+
+
+class MissingPseudonymKey(RuntimeError):
+    pass
+
+
+def load_key() -> bytes:
+    """The key, from the environment, a key file, or an Airflow connection, in that order."""
+    if value := os.environ.get(KEY_ENV):
+        return value.encode()
+    if path := os.environ.get(KEY_FILE_ENV):
+        return Path(path).read_text().strip().encode()
+    try:
+        from airflow.sdk import BaseHook
+
+        return BaseHook.get_connection(AIRFLOW_CONN_ID).password.encode()
+    except Exception:  # no Airflow, or no such connection: say how to provide a key
+        raise MissingPseudonymKey(
+            f"no pseudonymization key: set {KEY_ENV}, or {KEY_FILE_ENV} to a key file, "
+            f"or an Airflow connection {AIRFLOW_CONN_ID!r} with the key as its password"
+        ) from None
+
+
+def ensure_local_key_file(path: Path) -> Path:
+    """Create a random key file for a local run if none exists (outside git), and say so."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+        log.warning("created a new pseudonymization key at %s (keep it: pseudonyms depend on it)", path)
+    return path
+
+
+class Pseudonymizer:
+    def __init__(self, key: bytes):
+        self._key = key
+
+    def __call__(self, canonical_id: str) -> str:
+        return hmac.new(self._key, canonical_id.encode(), hashlib.sha256).hexdigest()
