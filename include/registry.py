@@ -376,6 +376,6 @@ def town_units() -> dict[str, str]:
     import csv
     from pathlib import Path
 
-    seed = Path(__file__).resolve().parent.parent / "dbt_project" / "seeds" / "org_units.csv"
+    seed = Path(__file__).resolve().parent.parent / "dbt_project" / "seeds" / "ref_org_units.csv"
     with seed.open(encoding="utf-8", newline="") as fh:
         return {r["org_code"]: r["org_name"] for r in csv.DictReader(fh) if r["org_level"] == "town"}

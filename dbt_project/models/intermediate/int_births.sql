@@ -1,0 +1,27 @@
+-- Births of mothers living in the district, attributed to the mother's town, with their
+-- conformity to policy: a birth-service registration of the mother covering this birth
+-- order, made on or before the birth and not expired on the birth date.
+with births as (
+    select * from {{ ref('stg_wsj__birth_certificates') }}
+    where mother_lives_in_district
+),
+registrations as (
+    select * from {{ ref('stg_jsw__birth_service_registrations') }}
+)
+select
+    births.certificate_no,
+    births.birth_date,
+    left(births.mother_area_code, 9) as town_code,
+    births.mother_pid,
+    births.mother_population_type,
+    births.newborn_sex,
+    births.birth_order,
+    exists (
+        select 1
+        from registrations
+        where registrations.woman_pid = births.mother_pid
+          and registrations.approved_birth_order >= births.birth_order
+          and registrations.registered_on <= births.birth_date
+          and (registrations.valid_until is null or registrations.valid_until >= births.birth_date)
+    ) as is_policy_conforming
+from births

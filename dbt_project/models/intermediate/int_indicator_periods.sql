@@ -1,0 +1,32 @@
+-- For each indicator and period: its reference date R and whether the row is partial.
+-- R = period_end, or the oldest of the newest as-of dates of the sources the indicator
+-- reads where that is earlier. No row for a period that starts after its R, nor for an
+-- indicator one of whose sources has never been delivered.
+with indicator_as_of as (
+    select
+        sources.indicator_code,
+        min(as_of.newest_as_of_date) as sources_as_of_date,
+        bool_and(as_of.newest_as_of_date is not null) as all_sources_delivered
+    from {{ ref('ref_indicator_sources') }} as sources
+    left join {{ ref('int_source_as_of_dates') }} as as_of using (source_code)
+    group by sources.indicator_code
+),
+candidates as (
+    select
+        catalog.indicator_code,
+        periods.period_type,
+        periods.period_start,
+        periods.period_end,
+        periods.period_label,
+        least(periods.period_end, indicator_as_of.sources_as_of_date) as reference_date
+    from {{ ref('ref_indicator_catalog') }} as catalog
+    inner join indicator_as_of using (indicator_code)
+    inner join {{ ref('int_periods') }} as periods
+        on periods.period_type = any(string_to_array(catalog.period_types, '|'))
+    where indicator_as_of.all_sources_delivered
+)
+select
+    *,
+    reference_date < period_end as is_partial
+from candidates
+where period_start <= reference_date

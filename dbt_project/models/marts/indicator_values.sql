@@ -1,0 +1,69 @@
+-- 指标值: one row per indicator x org unit x period with a non-zero denominator.
+-- Town rows come from the intermediate counts; the district row sums its towns.
+with town_counts as (
+    select indicator_code, period_type, period_start, town_code as org_code, numerator, denominator
+    from {{ ref('int_indicator_counts__births') }}
+),
+all_levels as (
+    select *, 'town' as org_level from town_counts
+    union all
+    select
+        indicator_code, period_type, period_start,
+        '{{ var("district_code") }}' as org_code,
+        sum(numerator) as numerator,
+        sum(denominator) as denominator,
+        'district' as org_level
+    from town_counts
+    group by indicator_code, period_type, period_start
+),
+valued as (
+    select
+        all_levels.indicator_code,
+        all_levels.org_code,
+        all_levels.org_level,
+        all_levels.period_type,
+        periods.period_start,
+        periods.period_end,
+        periods.period_label,
+        periods.reference_date,
+        periods.is_partial,
+        all_levels.numerator,
+        all_levels.denominator,
+        100.0::double precision * all_levels.numerator / all_levels.denominator as value,
+        catalog.target_value,
+        catalog.target_direction,
+        catalog.lead_unit
+    from all_levels
+    inner join {{ ref('int_indicator_periods') }} as periods
+        using (indicator_code, period_type, period_start)
+    inner join {{ ref('ref_indicator_catalog') }} as catalog
+        using (indicator_code)
+    where all_levels.denominator > 0
+      and all_levels.org_level = any(string_to_array(catalog.org_levels, '|'))
+)
+select
+    indicator_code,
+    org_code,
+    org_level,
+    period_type,
+    period_start,
+    period_end,
+    period_label,
+    reference_date,
+    is_partial,
+    numerator::bigint as numerator,
+    denominator::bigint as denominator,
+    value,
+    target_value::double precision as target_value,
+    case target_direction
+        when '>=' then value >= target_value
+        when '<=' then value <= target_value
+    end as target_met,
+    lead_unit,
+    case when indicator_code = 'sex_ratio_at_birth'
+        then {{ sex_ratio_bound('numerator', 'denominator', -1) }} end as ci_low,
+    case when indicator_code = 'sex_ratio_at_birth'
+        then {{ sex_ratio_bound('numerator', 'denominator', 1) }} end as ci_high,
+    case when indicator_code = 'sex_ratio_at_birth'
+        then {{ sex_ratio_bound('numerator', 'denominator', -1) }} > target_value end as is_significantly_high
+from valued

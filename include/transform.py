@@ -1,0 +1,65 @@
+"""Run dbt (build: seeds, models, data tests and unit tests) against the warehouse."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+from include import warehouse
+
+log = logging.getLogger(__name__)
+
+DBT_PROJECT_DIR = warehouse.PROJECT_ROOT / "dbt_project"
+
+
+class DbtFailed(RuntimeError):
+    """dbt did not succeed; the message names the failing nodes."""
+
+
+def dbt_environment(url: str) -> dict[str, str]:
+    """What profiles.yml reads: the warehouse connection, split from its URL."""
+    p = warehouse.parts(url)
+    return {
+        "FPWH_PGHOST": p.host,
+        "FPWH_PGPORT": str(p.port),
+        "FPWH_PGUSER": p.user,
+        # dbt-postgres refuses an empty password field; trust or peer auth ignores it
+        "FPWH_PGPASSWORD": p.password or "unused",
+        "FPWH_PGDATABASE": p.dbname,
+    }
+
+
+def run_dbt(args: list[str], url: str | None = None, reporting_start: str | None = None) -> list[dict]:
+    """Run a dbt command in-process; return per-node results; raise DbtFailed on failure."""
+    from dbt.cli.main import dbtRunner
+
+    os.environ.update(dbt_environment(url or warehouse.warehouse_url()))
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    dbt_vars = {"reporting_start": reporting_start} if reporting_start else {}
+    cli = [
+        *args,
+        "--project-dir", str(DBT_PROJECT_DIR),
+        "--profiles-dir", str(DBT_PROJECT_DIR),
+        "--target-path", str(DBT_PROJECT_DIR / "target"),
+        "--log-path", str(DBT_PROJECT_DIR / "logs"),
+        "--vars", json.dumps(dbt_vars),
+    ]
+    log.info("dbt %s", " ".join(args))
+    outcome = dbtRunner().invoke(cli)
+    results = []
+    if outcome.result is not None and hasattr(outcome.result, "results"):
+        for r in outcome.result.results:
+            results.append({"node": r.node.unique_id, "status": str(r.status),
+                            "seconds": round(r.execution_time, 2), "message": r.message})
+    if not outcome.success:
+        failed = [f"{r['node']} ({r['status']}: {r['message']})" for r in results
+                  if r["status"] not in ("success", "pass", "skipped")]
+        detail = "; ".join(failed) if failed else str(outcome.exception)
+        raise DbtFailed(f"dbt {' '.join(args)} failed: {detail}")
+    return results
+
+
+def build(url: str | None = None, reporting_start: str | None = None) -> list[dict]:
+    return run_dbt(["build"], url, reporting_start)
