@@ -12,6 +12,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from urllib.parse import urlsplit, urlunsplit
+
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
@@ -53,8 +55,11 @@ def parts(url: str) -> ConnectionParts:
 
 
 def with_database(url: str, dbname: str) -> str:
-    """The same server and credentials, another database (as a libpq conninfo string)."""
-    return make_conninfo(url, dbname=dbname)
+    """The same server and credentials, another database."""
+    split = urlsplit(url)
+    if split.scheme not in ("postgresql", "postgres"):  # a key=value conninfo string
+        return make_conninfo(url, dbname=dbname)
+    return urlunsplit(split._replace(path=f"/{dbname}"))
 
 
 def start_embedded(data_dir: Path = EMBEDDED_DATA_DIR) -> str:

@@ -1,0 +1,56 @@
+"""
+### 数据接入 Ingest departmental extracts
+
+Scans the landing folder (`LANDING_DIR`) and loads every new file into its raw table,
+one mapped task per file: decode, validate each row against the source registry,
+pseudonymize ID numbers, `COPY`, one transaction per file. Bad rows go to
+`ingest.quarantine` with their reasons; bad files are recorded as rejected and load
+nothing; a ledger row per file (`ingest.file_ledger`) reconciles the counts.
+
+Files already loaded (same name, same bytes) are skipped, so the DAG can run daily.
+Each raw table is an Asset; `fp_transform` runs when they change.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import dag, get_current_context, task
+
+from common.assets import RAW_TABLE_ASSETS
+from include import pipeline
+
+
+@dag(
+    dag_id="fp_ingest",
+    schedule="@daily",
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["family-planning", "ingest"],
+    doc_md=__doc__,
+    default_args={"owner": "data-engineering", "retries": 0},
+)
+def fp_ingest():
+    @task
+    def prepare_warehouse() -> None:
+        pipeline.prepare_warehouse()
+
+    @task
+    def list_landed_files() -> list[str]:
+        return pipeline.list_landed_files()
+
+    @task(map_index_template="{{ task.op_kwargs['path'].rsplit('/', 1)[-1] }}")
+    def load_file(path: str) -> dict:
+        return pipeline.load_landed_file(path, run_id=get_current_context()["run_id"])
+
+    @task(outlets=RAW_TABLE_ASSETS)
+    def summarize_loads(results: list[dict]) -> dict:
+        return pipeline.summarize_loads(list(results))
+
+    files = list_landed_files()
+    prepare_warehouse() >> files
+    summarize_loads(load_file.expand(path=files))
+
+
+dag = fp_ingest()

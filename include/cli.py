@@ -1,0 +1,171 @@
+"""Command line: the pipeline for a person at a terminal.
+
+    python -m include.cli demo       the whole pipeline, end to end, in a real Airflow
+    python -m include.cli summary    print the published figures and the deliveries
+    python -m include.cli rollback   restore the previous publication of the marts
+    python -m include.cli generate   write a synthetic landing folder (see --help)
+
+Environment: WAREHOUSE_URL (else `demo` starts an embedded PostgreSQL under .warehouse/),
+LANDING_DIR (else `demo` generates one under .demo/), REPORTING_START (a date),
+FPWH_PSEUDONYM_KEY or FPWH_PSEUDONYM_KEY_FILE (else `demo` creates .secrets/pseudonym.key).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+from include import warehouse
+
+ROOT = warehouse.PROJECT_ROOT
+DEMO_LANDING = ROOT / ".demo" / "landing"
+DEMO_KEY_FILE = ROOT / ".secrets" / "pseudonym.key"
+DEMO_DATABASE = "fpwh"
+DEMO_START = date(2026, 1, 1)
+DEMO_MONTHS = 6
+
+log = logging.getLogger("fpwh")
+
+
+def _say(message: str) -> None:
+    print(f"[fpwh {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def _airflow_environment() -> None:
+    """Airflow's home (SQLite metadata, logs) lives under the project; set before importing it."""
+    os.environ.setdefault("AIRFLOW_HOME", str(ROOT / ".airflow"))
+    os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
+    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    os.environ.setdefault("AIRFLOW__COSMOS__ENABLE_TELEMETRY", "False")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    paths = [str(ROOT), str(ROOT / "dags")]
+    os.environ["PYTHONPATH"] = os.pathsep.join(paths + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+    for p in reversed(paths):
+        if p not in sys.path:
+            sys.path.insert(0, p)
+
+
+def migrate_airflow_db() -> None:
+    done = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout + done.stderr)
+        raise SystemExit("airflow db migrate failed (output above)")
+
+
+def run_dag(dag_id: str) -> None:
+    """Run one DAG end to end with dag.test() and fail loudly unless every task succeeded."""
+    import importlib
+
+    module = importlib.import_module(dag_id)
+    dag_run = module.dag.test()
+    if dag_run is None or dag_run.state != "success":
+        state = getattr(dag_run, "state", "no run")
+        raise SystemExit(f"DAG {dag_id} ended in state {state!r}: see the task logs above")
+
+
+def _demo_warehouse() -> str:
+    url = os.environ.get("WAREHOUSE_URL")
+    if url:
+        _say("warehouse: the server WAREHOUSE_URL names")
+    else:
+        url = warehouse.with_database(warehouse.start_embedded(), DEMO_DATABASE)
+        _say(f"warehouse: embedded PostgreSQL, data in {warehouse.EMBEDDED_DATA_DIR.relative_to(ROOT)}")
+    warehouse.ensure_database(url)
+    os.environ["WAREHOUSE_URL"] = url
+    return url
+
+
+def _demo_landing() -> Path:
+    if value := os.environ.get("LANDING_DIR"):
+        _say(f"landing folder: {value}")
+        return Path(value)
+    if not DEMO_LANDING.is_dir() or not any(DEMO_LANDING.iterdir()):
+        from include import synthetic
+
+        start = date.fromisoformat(os.environ.get("REPORTING_START") or DEMO_START.isoformat())
+        _say(f"generating a synthetic landing folder in {DEMO_LANDING.relative_to(ROOT)} "
+             f"({DEMO_MONTHS} months from {start})")
+        synthetic.generate(DEMO_LANDING, preset="demo", start=start, months=DEMO_MONTHS)
+        os.environ.setdefault("REPORTING_START", start.isoformat())
+    else:
+        _say(f"landing folder: {DEMO_LANDING.relative_to(ROOT)} (already generated)")
+    os.environ["LANDING_DIR"] = str(DEMO_LANDING)
+    os.environ.setdefault("REPORTING_START", DEMO_START.isoformat())
+    return DEMO_LANDING
+
+
+def _demo_key() -> None:
+    from include import pseudonym
+
+    if os.environ.get(pseudonym.KEY_ENV) or os.environ.get(pseudonym.KEY_FILE_ENV):
+        return
+    existed = DEMO_KEY_FILE.exists()
+    pseudonym.ensure_local_key_file(DEMO_KEY_FILE)
+    os.environ[pseudonym.KEY_FILE_ENV] = str(DEMO_KEY_FILE)
+    _say(f"pseudonymization key: {DEMO_KEY_FILE.relative_to(ROOT)} ({'existing' if existed else 'created now; outside git'})")
+
+
+def demo(_args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    _airflow_environment()
+    _demo_warehouse()
+    _demo_landing()
+    _demo_key()
+    _say("preparing Airflow's metadata database")
+    migrate_airflow_db()
+    for dag_id in ("fp_ingest", "fp_transform"):
+        _say(f"running DAG {dag_id}")
+        run_dag(dag_id)
+    from include import pipeline
+
+    _say(f"done in {time.monotonic() - started:.0f} s")
+    pipeline.report()
+    return 0
+
+
+def summary(_args: argparse.Namespace) -> int:
+    from include import pipeline
+
+    pipeline.report()
+    return 0
+
+
+def rollback(_args: argparse.Namespace) -> int:
+    from include import publish
+
+    with warehouse.connect() as conn:
+        result = publish.rollback(conn)
+    _say(f"rolled back: marts now hold the previous publication (audit row {result['publication_id']})")
+    return 0
+
+
+def generate(args: argparse.Namespace) -> int:
+    from include import synthetic
+
+    return synthetic.main(args.rest)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m include.cli", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("demo", help="run the whole pipeline end to end and print the summary").set_defaults(func=demo)
+    commands.add_parser("summary", help="print the published figures and the deliveries").set_defaults(func=summary)
+    commands.add_parser("rollback", help="restore the previous publication").set_defaults(func=rollback)
+    gen = commands.add_parser("generate", help="write a synthetic landing folder", add_help=False)
+    gen.add_argument("rest", nargs=argparse.REMAINDER)
+    gen.set_defaults(func=generate)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
