@@ -1,0 +1,55 @@
+"""Shared fixtures: a real PostgreSQL (WAREHOUSE_URL, else 127.0.0.1:5432, else an
+embedded server) with a fresh database per test that needs one, and Airflow's home
+under the project so that DAG runs use their own SQLite metadata database."""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Before anything imports Airflow: its home, and the dags folder on the path as Airflow has it.
+os.environ["AIRFLOW_HOME"] = str(ROOT / ".airflow" / "test")
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ["FPWH_PSEUDONYM_KEY"] = "test-only-pseudonymization-key"
+sys.path.insert(0, str(ROOT / "dags"))
+
+from include import warehouse  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def server_url() -> str:
+    """A PostgreSQL server to create test databases on."""
+    if url := os.environ.get("WAREHOUSE_URL"):
+        return url
+    if warehouse.server_answers(warehouse.LOCAL_SERVER_URL):
+        return warehouse.LOCAL_SERVER_URL
+    return warehouse.start_embedded(ROOT / ".warehouse" / "test-pgdata")
+
+
+@pytest.fixture
+def fresh_db(server_url: str):
+    """The URL of a new, empty database, dropped after the test."""
+    name = f"fpwh_test_{uuid.uuid4().hex[:10]}"
+    url = warehouse.with_database(server_url, name)
+    warehouse.ensure_database(url)
+    yield url
+    with psycopg.connect(warehouse.with_database(server_url, "postgres"), autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+@pytest.fixture
+def db(fresh_db: str):
+    """A connection to a fresh database with the ingest and raw tables created."""
+    with psycopg.connect(fresh_db) as conn:
+        warehouse.ensure_ingest_schema(conn)
+        yield conn
