@@ -1,0 +1,152 @@
+"""The whole pipeline on a small hand-written landing folder: both DAGs run in a real
+Airflow (dag.test) against a real PostgreSQL, with dbt and Great Expectations; the
+published figures are checked against numbers worked out by hand below."""
+
+from __future__ import annotations
+
+import importlib
+import math
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from include import idnumber, warehouse
+from tests.test_loader import BIRTH_HEADER, birth, write_csv
+
+pytestmark = pytest.mark.integration
+
+REGISTRATION_HEADER = ["登记编号", "女方公民身份号码", "男方公民身份号码", "登记类型", "批准孩次", "登记日期", "有效期至", "登记单位区划代码"]
+MOTHERS = {n: idnumber.make("310112" if n % 2 else "340123", date(1990 + n, 3, 1), 100 + 2 * n) for n in range(1, 11)}
+
+
+def registration(no, mother, order="1", on="2025-06-01", until=""):
+    return [no, MOTHERS[mother], "", "生育服务登记", order, on, until, "310112101001"]
+
+
+def landing_folder(folder: Path) -> None:
+    """January: five district births and one outside; February's first delivery is
+    superseded by its `_2`. Registrations only up to 31 January, so the family-planning
+    rates have R = 31 January for Q1 and the year, and no row for February."""
+    write_csv(folder, "wsj_csyxzm_20260131.csv", BIRTH_HEADER, [
+        birth("A000000001", "男", "2026-01-05", mother=MOTHERS[1], kind="户籍", area="310112101001"),  # conforming
+        birth("A000000002", "女", "2026-01-06", mother=MOTHERS[2], kind="户籍", area="310112101002"),  # no registration
+        birth("A000000003", "女", "2026-01-07", mother=MOTHERS[3], kind="流动", area="310112101000"),  # conforming
+        birth("A000000004", "男", "2026-01-08", mother=MOTHERS[4], kind="流动", area="310112102001"),  # registered after
+        birth("A000000005", "女", "2026-01-09", mother=MOTHERS[5], kind="户籍", area="310112102001"),  # conforming
+        birth("A000000006", "男", "2026-01-10", mother=MOTHERS[6], kind="户籍", area="310104001001"),  # not in district
+        birth("A000000007", "男", "2026-01-11", mother="110105194912310021", kind="户籍"),             # bad ID: quarantined
+    ])
+    write_csv(folder, "jsw_sydj_20260131.csv", REGISTRATION_HEADER, [
+        registration("R1", 1), registration("R3", 3, until="2026-12-31"),
+        registration("R4", 4, on="2026-01-20"), registration("R5", 5),
+        registration("R8", 1, order="2", on="2026-01-30"),
+    ])
+    write_csv(folder, "wsj_csyxzm_20260228.csv", BIRTH_HEADER, [
+        birth("A000000008", "女", "2026-02-10", order="2", mother=MOTHERS[1], area="310112101001"),
+        birth("A000000010", "男", "2026-02-11", mother=MOTHERS[7], area="310112101001"),  # superseded: never counts
+    ])
+    write_csv(folder, "wsj_csyxzm_20260228_2.csv", BIRTH_HEADER, [
+        birth("A000000008", "女", "2026-02-10", order="2", mother=MOTHERS[1], area="310112101001"),
+        birth("A000000009", "男", "2026-02-12", mother=MOTHERS[8], kind="流动", area="310112102003"),
+    ])
+    (folder / "readme.txt").write_text("not an extract")
+
+
+@pytest.fixture(scope="module")
+def airflow_db():
+    done = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def run_dag(dag_id: str) -> None:
+    module = importlib.import_module(dag_id)
+    dag_run = module.dag.test()
+    assert dag_run.state == "success", f"{dag_id} ended {dag_run.state}"
+
+
+def published(conn) -> dict[tuple, tuple]:
+    rows = conn.execute(
+        "select indicator_code, org_code, period_label, numerator, denominator, value, target_met, is_partial, "
+        "ci_low, ci_high, is_significantly_high from marts.indicator_values").fetchall()
+    return {r[:3]: r[3:] for r in rows}
+
+
+def wilson_ratio(m: int, f: int) -> tuple[float, float]:
+    """Independent Wilson interval of the male share, on the ratio scale."""
+    z = 1.959963984540054
+    n = m + f
+    p = m / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    low, high = max(centre - half, 0.0), centre + half
+    return 100 * low / (1 - low), 100 * high / (1 - high)
+
+
+def test_pipeline_publishes_the_hand_computed_figures(fresh_db, tmp_path, monkeypatch, airflow_db):
+    landing_folder(tmp_path)
+    monkeypatch.setenv("WAREHOUSE_URL", fresh_db)
+    monkeypatch.setenv("LANDING_DIR", str(tmp_path))
+    monkeypatch.setenv("REPORTING_START", "2026-01-01")
+
+    run_dag("fp_ingest")
+    run_dag("fp_transform")
+
+    with psycopg.connect(fresh_db) as conn:
+        values = published(conn)
+        fp = {k: v[:5] for k, v in values.items() if k[0].startswith("fp_rate")}
+        january = {  # (numerator, denominator, value, target_met)
+            ("fp_rate_registered", "310112101"): (1, 2, 50.0, False),
+            ("fp_rate_registered", "310112102"): (1, 1, 100.0, True),
+            ("fp_rate_registered", "310112"): (2, 3, 200 / 3, False),
+            ("fp_rate_floating", "310112101"): (1, 1, 100.0, True),
+            ("fp_rate_floating", "310112102"): (0, 1, 0.0, False),
+            ("fp_rate_floating", "310112"): (1, 2, 50.0, False),
+        }
+        # Q1 and the year stop at R = 31 January (jsw_sydj's newest): January's births, partial.
+        # February starts after its R: no row.
+        expected = {(code, org, "2026-01"): (*v, False) for (code, org), v in january.items()}
+        for label in ("2026-Q1", "2026"):
+            expected |= {(code, org, label): (*v, True) for (code, org), v in january.items()}
+        assert fp == expected
+
+        sex = {k[1:]: v for k, v in values.items() if k[0] == "sex_ratio_at_birth"}
+        expected_counts = {
+            ("310112101", "2026-01"): (1, 2, False), ("310112102", "2026-01"): (1, 1, False),
+            ("310112", "2026-01"): (2, 3, False),
+            ("310112101", "2026-02"): (0, 1, False), ("310112", "2026-02"): (1, 1, False),  # 102: no girls, no row
+            ("310112101", "2026-Q1"): (1, 3, True), ("310112102", "2026-Q1"): (2, 1, True),
+            ("310112", "2026-Q1"): (3, 4, True),
+            ("310112101", "2026"): (1, 3, True), ("310112102", "2026"): (2, 1, True), ("310112", "2026"): (3, 4, True),
+        }
+        assert {k: (v[0], v[1], v[4]) for k, v in sex.items()} == expected_counts
+        for key, (m, f, *_rest) in expected_counts.items():
+            _, _, value, met, _, low, high, significant = sex[key]
+            assert value == pytest.approx(100 * m / f)
+            assert met == (100 * m / f <= 107)
+            assert (low, high) == pytest.approx(wilson_ratio(m, f), rel=1e-12, abs=1e-9)
+            assert significant is False
+
+        ledger = dict(conn.execute("select file_name, effective_status from ingest.file_deliveries"))
+        assert ledger["wsj_csyxzm_20260228.csv"] == "superseded"
+        assert ledger["readme.txt"] == "rejected"
+        quarantined = conn.execute("select rows_quarantined from ingest.file_ledger "
+                                   "where file_name = 'wsj_csyxzm_20260131.csv'").fetchone()
+        assert quarantined == (1,)
+
+        # the BI role reads the marts and nothing else
+        conn.execute(f"set role {warehouse.BI_ROLE}")
+        assert conn.execute("select count(*) from marts.indicator_values").fetchone()[0] == len(values)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("select count(*) from raw.wsj_csyxzm")
+        conn.rollback()
+
+    # a second run over the same landing folder loads nothing and publishes the same figures
+    run_dag("fp_ingest")
+    run_dag("fp_transform")
+    with psycopg.connect(fresh_db) as conn:
+        assert conn.execute("select count(*) from ingest.file_ledger").fetchone()[0] == 5
+        assert published(conn) == values
