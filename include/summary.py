@@ -70,5 +70,5 @@ def render(conn: psycopg.Connection) -> str:
         lines.append(f"  never delivered: {', '.join(missing)}")
     for name, reason in conn.execute("select file_name, reason from ingest.file_deliveries "
                                      "where effective_status = 'rejected' order by file_name"):
-        lines.append(f"  rejected {name}: {reason}")
+        lines.append(f"  rejected: {reason}")
     return "\n".join(lines)
