@@ -62,4 +62,7 @@ def run_dbt(args: list[str], url: str | None = None, reporting_start: str | None
 
 
 def build(url: str | None = None, reporting_start: str | None = None) -> list[dict]:
-    return run_dbt(["build"], url, reporting_start)
+    """Seeds first, recreated (they are small, and their columns change with the catalogue),
+    then every model with its data and unit tests."""
+    results = run_dbt(["seed", "--full-refresh"], url, reporting_start)
+    return results + run_dbt(["build", "--exclude", "resource_type:seed"], url, reporting_start)

@@ -1,6 +1,8 @@
--- Births of mothers living in the district, attributed to the mother's town, with their
--- conformity to policy: a birth-service registration of the mother covering this birth
--- order, made on or before the birth and not expired on the birth date.
+-- Births of mothers living in the district, attributed to the mother's town, with what
+-- the birth indicators ask of each: conformity to policy (a birth-service registration of
+-- the mother covering this birth order, made on or before the birth and not expired on
+-- the birth date), newborn screening, and a pre-pregnancy check of the mother 180 to 730
+-- days before the birth.
 with births as (
     select * from {{ ref('stg_wsj__birth_certificates') }}
     where mother_lives_in_district
@@ -23,5 +25,16 @@ select
           and registrations.approved_birth_order >= births.birth_order
           and registrations.registered_on <= births.birth_date
           and (registrations.valid_until is null or registrations.valid_until >= births.birth_date)
-    ) as is_policy_conforming
+    ) as is_policy_conforming,
+    exists (
+        select 1
+        from {{ ref('stg_wsj__newborn_screenings') }} as screenings
+        where screenings.certificate_no = births.certificate_no
+    ) as is_screened,
+    exists (
+        select 1
+        from {{ ref('stg_wsj__preconception_checks') }} as checks
+        where checks.woman_pid = births.mother_pid
+          and checks.examined_on between births.birth_date - 730 and births.birth_date - 180
+    ) as had_preconception_check
 from births

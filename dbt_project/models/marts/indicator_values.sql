@@ -1,11 +1,25 @@
 -- 指标值: one row per indicator x org unit x period with a non-zero denominator.
--- Town rows come from the intermediate counts; the district row sums its towns.
+-- Town rows come from the intermediate counts; the district row sums its towns (and
+-- counts district-only indicators, whose town is null).
+{%- set count_models = [
+    'int_indicator_counts__births',
+    'int_indicator_counts__residents',
+    'int_indicator_counts__early_education',
+    'int_indicator_counts__marriages',
+    'int_indicator_counts__service_points',
+    'int_indicator_counts__hotels',
+] %}
 with town_counts as (
+    {%- for model in count_models %}
     select indicator_code, period_type, period_start, town_code as org_code, numerator, denominator
-    from {{ ref('int_indicator_counts__births') }}
+    from {{ ref(model) }}
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
 ),
 all_levels as (
-    select *, 'town' as org_level from town_counts
+    select *, 'town' as org_level from town_counts where org_code is not null
     union all
     select
         indicator_code, period_type, period_start,
