@@ -126,14 +126,14 @@ def demo(_args: argparse.Namespace) -> int:
     from include import pipeline
 
     _say(f"done in {time.monotonic() - started:.0f} s")
-    pipeline.report()
+    print(pipeline.report())
     return 0
 
 
 def summary(_args: argparse.Namespace) -> int:
     from include import pipeline
 
-    pipeline.report()
+    print(pipeline.report())
     return 0
 
 

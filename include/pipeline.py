@@ -77,5 +77,5 @@ def publish_marts(run_id: str | None = None, quality_result: dict | None = None)
 def report() -> str:
     with warehouse.connect() as conn:
         text = summary.render(conn)
-    print(text)
+    log.info("%s", text)
     return text

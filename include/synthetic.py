@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import math
 import zlib
 from collections.abc import Callable, Iterator
@@ -106,7 +107,8 @@ FLOATING_AGES = (3.0, 2.4, 1.8, 2.6, 9.0, 16.0, 17.0, 13.5, 10.5, 8.0, 6.0, 4.3,
                  0.6, 0.3, 0.15, 0.08, 0.04, 0.01)
 
 HOSPITALS = ("复旦大学附属闵行医院", "复旦大学附属上海市第五人民医院", "上海市闵行区妇幼保健院",
-             "复旦大学附属妇产科医院", "中国福利会国际和平妇幼保健院", "上海市第一妇婴保健院")
+             "复旦大学附属妇产科医院(黄浦,杨浦院区)",  # an ASCII comma: the CSV writer quotes it
+             "中国福利会国际和平妇幼保健院", "上海市第一妇婴保健院")
 HOSPITAL_WEIGHTS = (0.30, 0.25, 0.15, 0.12, 0.10, 0.08)
 MARRIAGE_OFFICES = ("闵行区民政局婚姻登记处", "闵行区婚姻登记中心（七宝）")
 CONTRACEPTION = ("无", "宫内节育器", "绝育", "皮埋", "口服药", "避孕套", "其他")
@@ -601,12 +603,14 @@ def _births(rng, w: World) -> dict[str, np.ndarray]:
             m = women.pick(rng, year - int(np.clip(rng.normal(30, 4.5), 20, 41)))
             if m == NONE or last_birth.get(m, -10**6) > day - 450:
                 continue
+            if m in last_birth and rng.random() < 0.8:  # most births are to women new to the data
+                continue
             if w.is_married(m, day) or rng.random() < 0.04:
                 mother = m
         if mother == NONE:
             continue
         if mother not in order_of:
-            order_of[mother] = int(_pick(rng, [1, 2, 3, 4], [0.55, 0.38, 0.06, 0.01]))
+            order_of[mother] = int(_pick(rng, [1, 2, 3, 4], [0.58, 0.37, 0.045, 0.005]))
             p["children0"][mother] = order_of[mother] - 1
         else:
             order_of[mother] += 1
@@ -668,8 +672,9 @@ def _assign_ids(rng, w: World) -> None:
     rank = np.arange(len(key)) - np.repeat(starts, np.diff(np.r_[starts, len(key)]))
     offset = (sorted_key * 2654435761) % 500
     seq = np.empty(len(key), dtype=np.int64)
-    seq[order] = 2 * ((rank + offset) % 500) + p["male"][order]
-    if rank.max(initial=0) >= 500:
+    male = p["male"][order]
+    seq[order] = np.where(male, 1 + 2 * ((rank + offset) % 500), 2 + 2 * ((rank + offset) % 499))  # never 000
+    if rank.max(initial=0) >= 499:
         raise RuntimeError("more than 500 people share an address code, birth date and sex")
     w.ids = id_numbers(p["addr"], p["born"], seq)
 
@@ -868,12 +873,15 @@ def _early_education(rng, w: World) -> dict[str, np.ndarray]:
     kids = np.flatnonzero(_in_district(w) & (rng.random(len(b["day"])) < np.where(b["mtype"] == 0, 0.8, 0.55)))
     n_prov = len(w.towns) + 1
     provider = np.where(rng.random(len(kids)) < 0.1, len(w.towns), b["town"][kids])
-    elders = np.flatnonzero(p["steady"] & (w.window_start - p["born"] > 52 * 365)
-                            & (w.window_start - p["born"] < 75 * 365))
-    carers = np.flatnonzero(p["steady"] & ~p["male"] & (p["kind"] == FLOATING)
-                            & (w.window_start - p["born"] > 30 * 365))
+    age = w.window_start - p["born"]
+    carers = np.flatnonzero(p["steady"] & ~p["male"] & (p["kind"] == FLOATING) & (age > 30 * 365))
+    grandparents = np.zeros(len(kids), dtype=np.int64)
+    for kind in (REGISTERED, FLOATING):  # a grandparent of the family's own population type
+        elders = np.flatnonzero(p["steady"] & (p["kind"] == kind) & (age > 52 * 365) & (age < 75 * 365))
+        mine = b["mtype"][kids] == kind
+        grandparents[mine] = rng.choice(elders, int(mine.sum()))
     helpers = {"母亲": b["mother"][kids], "父亲": b["partner"][kids],
-               "祖辈": rng.choice(elders, len(kids)), "其他看护人": rng.choice(carers, len(kids))}
+               "祖辈": grandparents, "其他看护人": rng.choice(carers, len(kids))}
     relations = list(helpers)
     parts = []
     month = from_day(w.sim_start)
@@ -1073,3 +1081,887 @@ EVENT_BUILDERS: dict[str, Callable[[np.random.Generator, World], dict[str, np.nd
     "jsw_hyzm": _certificate_checks,
     "jyj_zjpx": _early_education,
 }
+
+
+# --------------------------------------------------------------------------- rows per source
+# Each renderer turns table rows into the source's columns (warehouse names) as plain
+# values: day numbers for dates, integers for codes; _cells() then writes them the way the
+# registry says the source does.
+
+_SEX_CODE = np.array(["2", "1"], dtype=object)  # indexed by `male`
+_SEX_TEXT = np.array(["女", "男"], dtype=object)
+_TWO_DIGITS = np.array([f"{i:02d}" for i in range(100)], dtype=object)
+_MARITAL_TEXT = np.array(["未婚"] * 100, dtype=object)
+_MARITAL_TEXT[[20, 21, 22, 23, 90]] = "已婚"
+_MARITAL_TEXT[30], _MARITAL_TEXT[40] = "丧偶", "离婚"
+_HUKOU = np.array(reg.HUKOU_TYPE, dtype=object)
+_YES_NO = np.array(["是", "否"], dtype=object)  # indexed by "failed"
+
+
+def _person_ids(w: World, persons: np.ndarray, source: str) -> np.ndarray:
+    out = np.full(len(persons), "", dtype=object)
+    known = persons >= 0
+    out[known] = w.id_text(persons[known], source)
+    return out
+
+
+def _institutions(w: World, district: str, suffix: str) -> np.ndarray:
+    return np.array([t.name + suffix for t in w.towns] + [district], dtype=object)
+
+
+def _rows_gaj_hjrk(w: World, persons: np.ndarray, as_of: int) -> dict:
+    p = w.p
+    out = p["hj_out"][persons]
+    gone = (out != NONE) & (out <= as_of)
+    return {
+        "id_number": w.id_text(persons, "gaj_hjrk"),
+        "full_name": w.name_text(persons),
+        "sex": _SEX_CODE[p["male"][persons].astype(int)],
+        "birth_date": p["born"][persons],
+        "ethnicity": _TWO_DIGITS[p["ethnicity"][persons]],
+        "marital_status": _TWO_DIGITS[w.marital_at(persons, as_of)],
+        "registered_area_code": p["area"][persons],
+        "registration_status": np.array(["正常", "迁出", "死亡"], dtype=object)[np.where(gone, p["hj_out_kind"][persons], 0)],
+        "status_changed_on": np.where(gone, out, p["hj_in"][persons]),
+    }
+
+
+def _rows_rkb_ldrk(w: World, rows: np.ndarray, as_of: int) -> dict:
+    f, p = w.flo, w.p
+    persons = f["person"][rows]
+    dereg = f["dereg_day"][rows]
+    return {
+        "id_number": w.id_text(persons, "rkb_ldrk"),
+        "full_name": w.name_text(persons),
+        "sex": _SEX_CODE[p["male"][persons].astype(int)],
+        "birth_date": p["born"][persons],
+        "hukou_county_code": f["hukou"][rows],
+        "residence_area_code": f["area"][rows],
+        "marital_status": _TWO_DIGITS[w.marital_at(persons, as_of)],
+        "registered_on": f["reg_day"][rows],
+        "deregistered_on": np.where(dereg <= as_of, dereg, NONE),
+    }
+
+
+def _rows_wsj_csyxzm(w: World, rows: np.ndarray, as_of: int) -> dict:
+    b = _take(w.tables["wsj_csyxzm"], rows)
+    return {
+        "certificate_no": b["cert"], "newborn_sex": _SEX_TEXT[b["male"].astype(int)], "birth_date": b["day"],
+        "gestation_weeks": b["weeks"], "birth_weight_g": b["weight"], "birth_order": b["order"],
+        "mother_id": _person_ids(w, b["mother"], "wsj_csyxzm"), "mother_name": w.name_text(b["mother"]),
+        "father_id": _person_ids(w, b["father"], "wsj_csyxzm"), "mother_population_type": _HUKOU[b["mtype"]],
+        "mother_area_code": b["area"], "delivery_hospital": np.array(HOSPITALS, dtype=object)[b["hospital"]],
+    }
+
+
+def _rows_wsj_yqjc(w: World, rows: np.ndarray, as_of: int) -> dict:
+    t = _take(w.tables["wsj_yqjc"], rows)
+    return {
+        "woman_id": _person_ids(w, t["woman"], "wsj_yqjc"), "man_id": _person_ids(w, t["man"], "wsj_yqjc"),
+        "examined_on": t["day"],
+        "institution": _institutions(w, "闵行区妇幼保健院", "社区卫生服务中心")[t["institution"]],
+        "risk_assessment": np.array(["低风险", "高风险"], dtype=object)[t["risk"]],
+    }
+
+
+def _rows_wsj_hqjc(w: World, rows: np.ndarray, as_of: int) -> dict:
+    t = _take(w.tables["wsj_hqjc"], rows)
+    return {
+        "person_id": _person_ids(w, t["person"], "wsj_hqjc"), "sex": _SEX_TEXT[w.p["male"][t["person"]].astype(int)],
+        "examined_on": t["day"],
+        "institution": _institutions(w, "闵行区婚前保健服务中心", "社区卫生服务中心")[t["institution"]],
+    }
+
+
+def _rows_wsj_xsesc(w: World, rows: np.ndarray, as_of: int) -> dict:
+    t = _take(w.tables["wsj_xsesc"], rows)
+    return {"certificate_no": t["cert"], "sampled_on": t["day"],
+            "screening_result": np.array(["阴性", "阳性", "待复查"], dtype=object)[t["result"]]}
+
+
+def _rows_mzj_hydj(w: World, rows: np.ndarray, as_of: int) -> dict:
+    t = _take(w.tables["mzj_hydj"], rows)
+    return {
+        "registration_no": t["no"], "registered_on": t["day"],
+        "registration_type": np.array(["结婚", "离婚", "补发"], dtype=object)[t["type"]],
+        "husband_id": _person_ids(w, t["husband"], "mzj_hydj"), "wife_id": _person_ids(w, t["wife"], "mzj_hydj"),
+        "registry_office": np.array(MARRIAGE_OFFICES, dtype=object)[t["office"]],
+    }
+
+
+def _rows_jsw_ylfn(w: World, rows: np.ndarray, as_of: int) -> dict:
+    t = _take(w.tables["jsw_ylfn"], rows)
+    b = w.tables["wsj_csyxzm"]
+    persons = t["person"]
+    born_since = np.bincount(b["mother"][b["day"] <= as_of], minlength=len(w.p["kind"]))[persons]
+    marital = _MARITAL_TEXT[w.marital_at(persons, as_of)]
+    wrong = t["error"] == 2
+    texts = list(reg.MARITAL_TEXT)
+    marital[wrong] = [texts[(texts.index(m) + k) % 4] for m, k in zip(marital[wrong], t["marital_shift"][wrong], strict=True)]
+    return {
+        "id_number": w.id_text(persons, "jsw_ylfn"), "full_name": w.name_text(persons), "birth_date": t["born"],
+        "population_type": _HUKOU[t["ptype"]], "residence_area_code": t["area"], "marital_status": marital,
+        "children_count": np.minimum(t["children0"] + born_since, 9),
+        "contraception": np.array(CONTRACEPTION, dtype=object)[t["contraception"]],
+        "filed_on": t["filed"], "last_collected_on": t["filed"] + (as_of - t["filed"]) // t["period"] * t["period"],
+        # The commission's birth date disagrees with the ID number: a row warning by design.
+        "_warning": np.where(t["error"] == 1, "id_birth_mismatch", ""),
+    }
+
+
+def _rows_jsw_hyzm(w: World, rows: np.ndarray, as_of: int) -> dict:
+    t = _take(w.tables["jsw_hyzm"], rows)
+    return {
+        "woman_id": _person_ids(w, t["woman"], "jsw_hyzm"), "certificate_no": t["cert"],
+        "issuer_county_code": t["county"], "checked_on": t["day"],
+        "check_result": np.array(["有效", "过期", "无证"], dtype=object)[t["result"]], "checking_area_code": t["area"],
+    }
+
+
+def _rows_jsw_sydj(w: World, rows: np.ndarray, as_of: int) -> dict:
+    t = _take(w.tables["jsw_sydj"], rows)
+    return {
+        "registration_no": t["no"], "woman_id": _person_ids(w, t["woman"], "jsw_sydj"),
+        "man_id": _person_ids(w, t["man"], "jsw_sydj"),
+        "registration_type": np.where(t["approved"] <= 2, "生育服务登记", "再生育审批").astype(object),
+        "approved_birth_order": t["approved"], "registered_on": t["day"], "valid_until": t["valid"],
+        "registering_area_code": t["area"],
+    }
+
+
+def _rows_jsw_yjd(w: World, rows: np.ndarray, as_of: int) -> dict:
+    t = _take(w.tables["jsw_yjd"], rows)
+    pts = _take(w.points, t["point"])
+    items = ("signage_ok", "ledger_ok", "range_ok", "expiry_ok", "dispenser_ok")
+    return {
+        "point_no": pts["no"], "point_name": pts["name"], "point_type": np.array(POINT_TYPES, dtype=object)[pts["kind"]],
+        "credit_code": pts["code"], "area_code": pts["area"], "inspected_on": t["day"],
+        **{name: _YES_NO[t["items"][:, i].astype(int)] for i, name in enumerate(items)},
+    }
+
+
+def _rows_jsw_fwz(w: World, rows: np.ndarray, as_of: int) -> dict:
+    t = _take(w.tables["jsw_fwz"], rows)
+    s = _take(w.sites, t["site"])
+    return {
+        "site_no": s["no"], "site_name": s["name"],
+        "site_level": np.array(["镇级综合服务站", "村居家庭计划指导室"], dtype=object)[s["level"]],
+        "area_code": s["area"], "assessed_on": t["day"], "score": t["score"],
+        "is_compliant": _YES_NO[(t["score"] < 80).astype(int)],
+    }
+
+
+def _rows_jyj_zjpx(w: World, rows: np.ndarray, as_of: int) -> dict:
+    t = _take(w.tables["jyj_zjpx"], rows)
+    return {
+        "session_no": t["session"], "trained_on": t["day"],
+        "provider": _institutions(w, "闵行区早期教育指导中心", "早教指导站")[t["provider"]],
+        "child_certificate_no": t["cert"], "attendee_id": _person_ids(w, t["attendee"], "jyj_zjpx"),
+        "attendee_relation": np.array(["母亲", "父亲", "祖辈", "其他看护人"], dtype=object)[t["rel"]],
+        "population_type": _HUKOU[t["mtype"]],
+    }
+
+
+def _rows_gsj_lgqy(w: World, rows: np.ndarray, as_of: int) -> dict:
+    h = _take(w.tables["gsj_lgqy"], rows)
+    closed = (h["closed"] != NONE) & (h["closed"] <= as_of)
+    return {
+        "credit_code": h["code"], "business_name": h["name"], "premises_area_code": h["area"],
+        "registration_status": np.array(["存续", "注销", "吊销"], dtype=object)[np.where(closed, h["closed_kind"], 0)],
+        "founded_on": h["founded"], "status_changed_on": np.where(closed, h["closed"], NONE),
+    }
+
+
+# Snapshot sources: which rows hold on an as-of date. (Event sources: events by date.)
+def _select_gaj_hjrk(w: World, as_of: int) -> np.ndarray:
+    p = w.p
+    registered = (p["kind"] == REGISTERED) | (p["kind"] == NEWBORN)
+    return np.flatnonzero(registered & ((p["hj_in"] == NONE) | (p["hj_in"] <= as_of)))
+
+
+def _select_rkb_ldrk(w: World, as_of: int) -> np.ndarray:
+    return np.flatnonzero(w.flo["reg_day"] <= as_of)
+
+
+def _select_jsw_ylfn(w: World, as_of: int) -> np.ndarray:
+    t = w.tables["jsw_ylfn"]
+    return np.flatnonzero((t["filed"] <= as_of) & ((t["removed"] == NONE) | (t["removed"] > as_of))
+                          & (t["b15"] <= as_of) & (t["b50"] > as_of))
+
+
+def _select_gsj_lgqy(w: World, as_of: int) -> np.ndarray:
+    return np.flatnonzero(w.tables["gsj_lgqy"]["founded"] <= as_of)
+
+
+ROWS: dict[str, Callable[[World, np.ndarray, int], dict]] = {
+    code: globals()[f"_rows_{code}"] for code in reg.SOURCES_BY_CODE
+}
+SNAPSHOT_SELECT: dict[str, Callable[[World, int], np.ndarray]] = {
+    code: globals()[f"_select_{code}"] for code, s in reg.SOURCES_BY_CODE.items() if s.kind == "snapshot"
+}
+
+
+def _select_events(w: World, code: str, as_of: int, since: int | None) -> np.ndarray:
+    day = w.tables[code]["day"]
+    lo = 0 if since is None else int(np.searchsorted(day, since, side="right"))
+    return np.arange(lo, int(np.searchsorted(day, as_of, side="right")))
+
+
+def _number_text(v: np.ndarray) -> list[str]:
+    """Integers as text, negative ones (NONE) empty; via the distinct values, since codes
+    and counts repeat a lot and converting each one is slow."""
+    distinct, inverse = np.unique(v, return_inverse=True)
+    return np.array([str(x) if x >= 0 else "" for x in distinct.tolist()], dtype=object)[inverse].tolist()
+
+
+def _cells(src: reg.Source, values: dict, xlsx: bool) -> dict[str, list]:
+    """Plain values -> cells as the source writes them (dates in its format, codes as text)."""
+    out: dict[str, list] = {}
+    for col in src.columns:
+        v = values[col.name]
+        if col.kind == reg.DATE:
+            out[col.name] = format_dates(np.asarray(v), col.date_format)
+        elif col.kind == reg.DECIMAL:
+            out[col.name] = [float(x) for x in v] if xlsx else [f"{x:.1f}" for x in v]
+        elif isinstance(v, np.ndarray) and v.dtype.kind in "iu":
+            out[col.name] = _number_text(v)
+        else:
+            out[col.name] = list(v) if not isinstance(v, np.ndarray) else v.tolist()
+    if "_warning" in values:
+        out["_warning"] = values["_warning"].tolist()
+    return out
+
+
+# --------------------------------------------------------------------------- defects
+
+
+@cache
+def _rules_for(src: reg.Source) -> list[str]:
+    """The contract's rules that can be broken in this source's rows."""
+    has = lambda test: any(test(c) for c in src.columns)  # noqa: E731
+    rules = []
+    if has(lambda c: c.kind == reg.ID_NUMBER and c.required):
+        rules += ["bad_id_check", "bad_id_format"]
+    rules += ["empty_required", "impossible_date"]
+    if src.event_date:
+        rules.append("event_after_asof")
+    if has(lambda c: c.kind in (reg.ENUM, reg.INTEGER, reg.DECIMAL, reg.PATTERN)):
+        rules.append("out_of_domain")
+    if has(lambda c: c.district_rule):
+        rules.append("area_not_in_district")
+    if has(lambda c: c.required_when):
+        rules.append("status_date_missing")
+    rules += ["key_conflict", RULE_DUPLICATE]
+    if has(lambda c: c.kind == reg.ID_NUMBER and not c.required):
+        rules.append("optional_id_invalid")
+    if has(lambda c: c.birth_date_column):
+        rules.append("id_birth_mismatch")
+    if has(lambda c: c.sex_column):
+        rules.append("id_sex_mismatch")
+    return rules
+
+
+def _is_sex(col: reg.Column) -> bool:
+    return col.values in (reg.SEX_CODE, reg.SEX_TEXT)
+
+
+def _triggers(src: reg.Source) -> set[str]:
+    return {c.required_when[0] for c in src.columns if c.required_when}
+
+
+@dataclass
+class _Row:
+    """One row of a chunk being damaged or corrected."""
+
+    src: reg.Source
+    chunk: dict[str, list]
+    row: int
+    as_of: date
+    rng: np.random.Generator
+    xlsx: bool
+
+    @property
+    def empty(self):
+        return None if self.xlsx else ""
+
+    def get(self, name: str):
+        return self.chunk[name][self.row]
+
+    def set(self, name: str, value) -> None:
+        self.chunk[name][self.row] = value
+
+    def copy(self) -> dict:
+        return {k: v[self.row] for k, v in self.chunk.items()}
+
+    def pick(self, test: Callable[[reg.Column], bool]) -> reg.Column:
+        cols = [c for c in self.src.columns if test(c)]
+        return cols[int(self.rng.integers(len(cols)))]
+
+
+def _impossible(fmt: str, year: int, rng) -> str:
+    month, day = [(2, 30), (2, 31), (4, 31), (6, 31), (13, 1), (11, 31)][int(rng.integers(6))]
+    return f"{year}{month:02d}{day:02d}" if fmt == reg.YMD else f"{year}-{month:02d}-{day:02d}"
+
+
+def _outside(col: reg.Column, value, rng, xlsx: bool):
+    """A value outside the column's list, range or pattern."""
+    if col.kind == reg.ENUM:
+        return "3" if col.values == reg.SEX_CODE else "99" if col.values[0].isdigit() else "未知"
+    if col.kind == reg.INTEGER:
+        return str(int(col.minimum) - 1) if rng.random() < 0.5 else "9" * (len(str(int(col.maximum))) + 1)
+    if col.kind == reg.DECIMAL:
+        bad = float(rng.choice([101.5, 88.25, -3.0]))
+        return bad if xlsx else str(bad)
+    return value[:-1] if len(value) > 1 else "#"  # PATTERN: one character short
+
+
+def _id_check(r: _Row) -> None:
+    col = r.pick(lambda c: c.kind == reg.ID_NUMBER and c.required)
+    r.set(col.name, _wrong_check(r.get(col.name), r.rng))
+
+
+def _id_format(r: _Row) -> None:
+    col = r.pick(lambda c: c.kind == reg.ID_NUMBER and c.required)
+    r.set(col.name, _malformed(r.get(col.name), r.rng))
+
+
+def _empty(r: _Row) -> None:
+    r.set(r.pick(lambda c: c.required).name, r.empty)
+
+
+def _impossible_date(r: _Row) -> None:
+    col = r.pick(lambda c: c.kind == reg.DATE and c.required)
+    r.set(col.name, _impossible(col.date_format, r.as_of.year, r.rng))
+
+
+def _after_as_of(r: _Row) -> None:
+    col = r.src.column(r.src.event_date)
+    r.set(col.name, format_date(r.as_of + timedelta(days=int(r.rng.integers(1, 26))), col.date_format))
+
+
+def _out_of_domain(r: _Row) -> None:
+    col = r.pick(lambda c: c.kind in (reg.ENUM, reg.INTEGER, reg.DECIMAL, reg.PATTERN))
+    r.set(col.name, _outside(col, r.get(col.name), r.rng, r.xlsx))
+
+
+def _area(r: _Row) -> None:
+    col = r.pick(lambda c: c.district_rule is not None)
+    village = r.get(col.name)[-3:]
+    elsewhere = col.district_rule == reg.IN_DISTRICT and r.rng.random() < 0.3
+    r.set(col.name, f"310104005{village}" if elsewhere else f"310112999{village}")
+
+
+def _status_missing(r: _Row) -> None:
+    col = r.pick(lambda c: c.required_when is not None)
+    trigger, values = col.required_when
+    r.set(trigger, values[int(r.rng.integers(len(values)))])
+    r.set(col.name, r.empty)
+
+
+def _differ(r: _Row, extra: dict) -> None:
+    """Change one non-key column of a copy: the two rows share a key but differ."""
+    keys, triggers = set(r.src.key), _triggers(r.src)
+    text = [c for c in r.src.columns if c.name not in keys and c.kind in (reg.TEXT, reg.PERSON_NAME)]
+    enums = [c for c in r.src.columns if c.name not in keys and c.kind == reg.ENUM
+             and not _is_sex(c) and c.name not in triggers]
+    col = (text or enums)[0]
+    value = extra[col.name] or ""
+    if col.kind == reg.ENUM:
+        extra[col.name] = next(v for v in col.values if v != value)
+    else:
+        extra[col.name] = value + ("华" if col.kind == reg.PERSON_NAME else "（二）")
+
+
+def _random_id(rng) -> str:
+    born = date(1970, 1, 1) + timedelta(days=int(rng.integers(0, 12000)))
+    return make(str(rng.choice(HOME_COUNTIES)), born, int(rng.integers(1, 999)))
+
+
+def _optional_id(r: _Row) -> None:
+    col = r.pick(lambda c: c.kind == reg.ID_NUMBER and not c.required)
+    number = _random_id(r.rng)
+    r.set(col.name, _wrong_check(number, r.rng) if r.rng.random() < 0.7 else _malformed(number, r.rng))
+
+
+def _birth_mismatch(r: _Row) -> None:
+    col = r.src.column(r.pick(lambda c: c.birth_date_column is not None).birth_date_column)
+    born = parse_date_cell(r.get(col.name), col.date_format)
+    shift = int(r.rng.integers(1, 400)) * (1 if r.rng.random() < 0.5 else -1)
+    r.set(col.name, format_date(born + timedelta(days=shift), col.date_format))
+
+
+def _sex_mismatch(r: _Row) -> None:
+    col = r.src.column(r.pick(lambda c: c.sex_column is not None).sex_column)
+    r.set(col.name, {"1": "2", "2": "1", "男": "女", "女": "男"}[r.get(col.name)])
+
+
+_DAMAGE: dict[str, Callable[[_Row], None]] = {
+    "bad_id_check": _id_check, "bad_id_format": _id_format, "empty_required": _empty,
+    "impossible_date": _impossible_date, "event_after_asof": _after_as_of, "out_of_domain": _out_of_domain,
+    "area_not_in_district": _area, "status_date_missing": _status_missing,
+    "optional_id_invalid": _optional_id, "id_birth_mismatch": _birth_mismatch, "id_sex_mismatch": _sex_mismatch,
+}
+
+
+class Injector:
+    """Damages rows at `rate`, one rule per row. Each source cycles through its rules in a
+    fixed shuffled order (kept across its files), so every rule turns up once a source has
+    had a handful of defects."""
+
+    def __init__(self, seed: int, rate: float):
+        self.seed, self.rate = seed, rate
+        self._cursor: dict[str, int] = {}
+        self._order: dict[str, list[str]] = {}
+
+    def _next_rule(self, src: reg.Source) -> str:
+        if src.code not in self._order:
+            rules = _rules_for(src)
+            self._order[src.code] = [rules[i] for i in _rng(self.seed, "rules", src.code).permutation(len(rules))]
+        order = self._order[src.code]
+        k = self._cursor.get(src.code, 0)
+        self._cursor[src.code] = k + 1
+        return order[k % len(order)]
+
+    def inject(self, src: reg.Source, chunk: dict[str, list], as_of: date, entry: dict, rng, xlsx: bool) -> None:
+        candidates = np.arange(_length(chunk))
+        if "_warning" in chunk:  # rows that already carry a warning by design stay as they are
+            candidates = candidates[np.array(chunk["_warning"], dtype=object) == ""]
+        k = int(rng.binomial(len(candidates), self.rate)) if len(candidates) else 0
+        extra_rows = []
+        for row in np.sort(rng.choice(candidates, size=k, replace=False)).tolist():
+            rule = self._next_rule(src)
+            r = _Row(src, chunk, row, as_of, rng, xlsx)
+            if rule == RULE_DUPLICATE:
+                extra_rows.append(r.copy())
+                entry["duplicates"] += 1
+            elif rule == "key_conflict":
+                copy = r.copy()
+                _differ(r, copy)
+                extra_rows.append(copy)
+                entry["bad_rows"][rule] = entry["bad_rows"].get(rule, 0) + 2
+            else:
+                _DAMAGE[rule](r)
+                target = "warnings" if rule in RULES_WARNING else "bad_rows"
+                entry[target][rule] = entry[target].get(rule, 0) + 1
+            entry["defects"][rule] = entry["defects"].get(rule, 0) + 1
+        _append(chunk, extra_rows)
+
+
+def _correct(src: reg.Source, r: _Row) -> None:
+    """A plausible correction of one value (a re-delivered or superseding copy)."""
+    keys, triggers = set(src.key), _triggers(src)
+    cols = [c for c in src.columns if c.name not in keys and c.name != src.event_date
+            and c.name not in triggers and not _is_sex(c) and r.get(c.name) not in ("", None)
+            and c.kind in (reg.INTEGER, reg.DECIMAL, reg.ENUM, reg.DATE, reg.TEXT)]
+    if not cols:
+        return
+    col = cols[int(r.rng.integers(len(cols)))]
+    value = r.get(col.name)
+    if col.kind == reg.ENUM:
+        r.set(col.name, next(v for v in col.values if v != value))
+    elif col.kind == reg.DATE:
+        when = parse_date_cell(value, col.date_format)
+        r.set(col.name, format_date(when + timedelta(days=int(r.rng.integers(1, 60))), col.date_format))
+    elif col.kind == reg.TEXT:
+        r.set(col.name, value + "（更正）")
+    else:
+        step = 20 if col.maximum and col.maximum > 1000 else 1
+        number = float(value) + step
+        if number > col.maximum:
+            number = float(value) - step
+        r.set(col.name, number if r.xlsx else (f"{number:.1f}" if col.kind == reg.DECIMAL else str(int(number))))
+
+
+def _length(chunk: dict[str, list]) -> int:
+    return len(next(iter(chunk.values()))) if chunk else 0
+
+
+def _append(chunk: dict[str, list], rows: list[dict]) -> None:
+    for row in rows:
+        for k, v in chunk.items():
+            v.append(row.get(k))
+
+
+# --------------------------------------------------------------------------- files
+
+EXTRA = "_extra"  # the layout's key for the unknown extra column
+
+
+@dataclass
+class Delivery:
+    code: str
+    as_of: date
+    since: date | None  # event files: events after this date (the previous file's as-of)
+    n: int = 1
+    role: str = "regular"  # regular | superseding | truncated | undecodable | missing_header | bad_name
+    limit: int | None = None  # bad files need only a few rows
+
+    @property
+    def src(self) -> reg.Source:
+        return reg.source(self.code)
+
+    @property
+    def name(self) -> str:
+        stamp = f"{self.as_of.year}0230" if self.role == "bad_name" else f"{self.as_of:%Y%m%d}"
+        return f"{self.code}_{stamp}{'' if self.n == 1 else f'_{self.n}'}.{self.src.file_format}"
+
+
+@dataclass
+class Layout:
+    columns: list[str]  # warehouse names in file order; EXTRA for the unknown column
+    headers: list[str]  # as written
+
+
+def _layout(src: reg.Source, variant: str, rng) -> Layout:
+    cols = [c.name for c in src.columns]
+    if variant == "shuffled":
+        cols = [cols[i] for i in rng.permutation(len(cols))]
+    if variant == "extra_column":
+        cols.insert(int(rng.integers(1, len(cols))), EXTRA)
+    if variant == "missing_header":
+        cols.remove(next(c.name for c in src.columns if c.required and c.name not in src.key[:1]
+                         and c.kind == reg.DATE))
+    headers = [EXTRA_HEADER if c == EXTRA else src.column(c).header for c in cols]
+    if variant == "padded_headers":  # white space around headers is trimmed, not reported
+        headers = [f" {h}  " if i % 2 else h for i, h in enumerate(headers)]
+    return Layout(cols, headers)
+
+
+class _Sink:
+    """Writes columns of cells to a CSV (the source's encoding; CRLF for GB18030, LF
+    otherwise) or to the first sheet of an xlsx file (real date cells)."""
+
+    def __init__(self, path: Path, src: reg.Source, headers: list[str], created: date):
+        self.xlsx = src.file_format == "xlsx"
+        if self.xlsx:
+            self.book = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_numbers": False,
+                                                        "strings_to_formulas": False, "strings_to_urls": False})
+            # A fixed creation time keeps the file byte-identical between runs.
+            self.book.set_properties({"created": datetime_of(created)})
+            self.sheet = self.book.add_worksheet()
+            self.date_format = self.book.add_format({"num_format": "yyyy-mm-dd"})
+            self.row = 0
+        else:
+            self.fh = path.open("wb")
+            self.codec = "gb18030" if src.encoding == "gb18030" else "utf-8"
+            self.eol = "\r\n" if src.encoding == "gb18030" else "\n"
+            if src.encoding == "utf-8-sig":
+                self.fh.write(b"\xef\xbb\xbf")
+        self.write([[h] for h in headers])
+
+    def write(self, columns: list[list]) -> None:
+        if not self.xlsx:
+            self.fh.write(_csv_text(columns, self.eol).encode(self.codec))
+            return
+        for values in zip(*columns, strict=True):
+            for c, v in enumerate(values):
+                if v is None or v == "":
+                    continue
+                if isinstance(v, date):
+                    self.sheet.write_datetime(self.row, c, v, self.date_format)
+                elif isinstance(v, float):
+                    self.sheet.write_number(self.row, c, v)
+                else:
+                    self.sheet.write_string(self.row, c, str(v))
+            self.row += 1
+
+    def close(self) -> None:
+        (self.book if self.xlsx else self.fh).close()
+
+
+def _csv_text(columns: list[list], eol: str) -> str:
+    """Rows as CSV text. Joining is fast; when a value needs quoting (a comma, a quote or a
+    line end inside it), or is not text, the csv module writes the rows instead."""
+    n = len(columns[0]) if columns else 0
+    if n == 0:
+        return ""
+    try:
+        text = eol.join(map(",".join, zip(*columns))) + eol
+        plain = '"' not in text and text.count(",") == n * (len(columns) - 1) and text.count("\n") == n
+    except TypeError:
+        plain = False
+    if plain:
+        return text
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator=eol).writerows(zip(*columns))
+    return buffer.getvalue()
+
+
+def datetime_of(d: date):
+    from datetime import datetime
+
+    return datetime(d.year, d.month, d.day)
+
+
+def _new_entry(d: Delivery, layout: Layout) -> dict:
+    return {
+        "source": d.code, "as_of": d.as_of.isoformat() if d.role != "bad_name" else None, "delivery": d.n,
+        "role": d.role, "rows": 0, "bad_rows": {}, "duplicates": 0, "warnings": {}, "defects": {},
+        "redelivered": 0, "corrected": 0, "text_dates": 0,
+        "headers": layout.headers, "extra_headers": [EXTRA_HEADER] if EXTRA in layout.columns else [],
+        "missing_headers": [d.src.column(c.name).header for c in d.src.columns if c.name not in layout.columns],
+        "superseded_by": None, "supersedes": None,
+    }
+
+
+@dataclass
+class _Run:
+    world: World
+    landing: Path
+    injector: Injector
+    layouts: dict[str, str]  # file name -> layout variant
+    say: Callable[[str], None]
+
+
+def _chunks(run: _Run, d: Delivery, rng) -> Iterator[dict[str, list]]:
+    """The file's rows as cells, in chunks: snapshot state or the period's events."""
+    w, src = run.world, d.src
+    as_of = day_no(d.as_of)
+    if src.kind == "snapshot":
+        idx = SNAPSHOT_SELECT[d.code](w, as_of)
+    else:
+        idx = _select_events(w, d.code, as_of, None if d.since is None else day_no(d.since))
+    idx = idx[: d.limit] if d.limit is not None else idx
+    xlsx = src.file_format == "xlsx"
+    for lo in range(0, len(idx), CHUNK_ROWS):
+        yield _cells(src, ROWS[d.code](w, idx[lo: lo + CHUNK_ROWS], as_of), xlsx)
+
+
+def _redeliveries(run: _Run, d: Delivery, base_rows: int, entry: dict) -> dict[str, list] | None:
+    """A few earlier events again: mostly identical copies, some corrected."""
+    w, src = run.world, d.src
+    if src.kind != "event" or d.since is None or d.role not in ("regular", "superseding", "truncated"):
+        return None
+    rng = _rng(w.seed, "redeliver", d.code, d.as_of)  # the same for a file and its `_n`
+    earlier = _select_events(w, d.code, day_no(d.since), None)
+    k = min(len(earlier), int(rng.poisson(1 + 0.002 * base_rows)))
+    if k == 0:
+        return None
+    rows = np.sort(rng.choice(earlier, size=k, replace=False))
+    chunk = _cells(src, ROWS[d.code](w, rows, day_no(d.as_of)), src.file_format == "xlsx")
+    for i in range(k):
+        if rng.random() < 0.3:
+            _correct(src, _Row(src, chunk, i, d.as_of, rng, src.file_format == "xlsx"))
+            entry["corrected"] += 1
+    entry["redelivered"] += k
+    return chunk
+
+
+def _text_dates(src: reg.Source, chunk: dict[str, list], rng, entry: dict) -> None:
+    """Excel files now and then hold a date as a text cell YYYY-MM-DD (valid)."""
+    for col in src.columns:
+        if col.date_format != reg.EXCEL:
+            continue
+        cells = chunk[col.name]
+        for i in np.flatnonzero(rng.random(len(cells)) < 0.01).tolist():
+            if isinstance(cells[i], date):
+                cells[i] = cells[i].isoformat()
+                entry["text_dates"] += 1
+
+
+def _write(run: _Run, d: Delivery) -> dict:
+    src, w = d.src, run.world
+    rng = _rng(w.seed, "file", d.name)
+    variant = "missing_header" if d.role == "missing_header" else run.layouts.get(d.name, "")
+    layout = _layout(src, variant, rng)
+    entry = _new_entry(d, layout)
+    entry["layout"] = variant or None
+    path = run.landing / d.name
+    sink = _Sink(path, src, layout.headers, d.as_of)
+    xlsx = src.file_format == "xlsx"
+    base_rows = 0
+    for chunk in _chunks(run, d, rng):
+        n = _length(chunk)
+        base_rows += n
+        if d.role == "superseding":  # the corrected second delivery
+            for i in np.flatnonzero(rng.random(n) < 0.03).tolist() or [0] * bool(n):
+                _correct(src, _Row(src, chunk, i, d.as_of, rng, xlsx))
+                entry["corrected"] += 1
+        if xlsx and d.role == "regular":
+            _text_dates(src, chunk, rng, entry)
+        if d.role == "regular" and run.injector.rate > 0:
+            run.injector.inject(src, chunk, d.as_of, entry, rng, xlsx)
+        _emit(sink, chunk, layout, rng, entry)
+    again = _redeliveries(run, d, base_rows, entry)
+    if again:
+        _emit(sink, again, layout, rng, entry)
+    sink.close()
+    run.say(f"{d.name}: {entry['rows']:,} rows")
+    return entry
+
+
+def _emit(sink: _Sink, chunk: dict[str, list], layout: Layout, rng, entry: dict) -> None:
+    n = _length(chunk)
+    if EXTRA in layout.columns:
+        chunk[EXTRA] = [EXTRA_NOTES[i] for i in rng.integers(0, len(EXTRA_NOTES), n).tolist()]
+    for warning in chunk.get("_warning") or []:
+        if warning:
+            entry["warnings"][warning] = entry["warnings"].get(warning, 0) + 1
+    sink.write([chunk[c] for c in layout.columns])
+    entry["rows"] += n
+
+
+# --------------------------------------------------------------------------- bad files
+
+
+def _truncate(path: Path) -> int:
+    """Cut the file in the middle of a data row (no final line end); returns whole rows kept."""
+    data = path.read_bytes()
+    starts = [0] + [i + 1 for i in range(len(data)) if data[i] == 0x0A][:-1]
+    line = max(1, int(len(starts) * 0.6))
+    row_start = starts[min(line, len(starts) - 1)]
+    commas = [i for i in range(row_start, len(data)) if data[i] == 0x2C][:3]
+    path.write_bytes(data[: commas[-1] + 2])
+    return min(line, len(starts) - 1) - 1
+
+
+def _garble(path: Path) -> None:
+    """Bytes that are no GB18030 character, in the middle of a row."""
+    data = path.read_bytes()
+    lines = data.split(b"\r\n")
+    k = max(1, len(lines) // 2)
+    cut = lines[k].find(b",") + 1
+    lines[k] = lines[k][:cut] + b"\xff\xfe\x80" + lines[k][cut:]
+    path.write_bytes(b"\r\n".join(lines))
+
+
+def _bad_files(run: _Run) -> tuple[list[Delivery], dict[str, dict]]:
+    """Five bad files and one good superseding `_2` (written when defect_rate > 0)."""
+    w = run.world
+    as_of = w.as_of
+    before = lambda i: as_of[i - 1] if i > 0 else None  # noqa: E731
+    middle = min(1, len(as_of) - 1)
+    deliveries = [
+        Delivery("jsw_sydj", as_of[middle], before(middle), n=2, role="superseding"),
+        Delivery("wsj_csyxzm", as_of[-1], before(len(as_of) - 1), n=2, role="truncated"),
+        Delivery("gaj_hjrk", as_of[-1] + timedelta(days=3), None, role="undecodable", limit=200),
+        Delivery("rkb_ldrk", as_of[-1].replace(day=15), None, role="missing_header", limit=300),
+        Delivery("wsj_xsesc", as_of[0], None, role="bad_name", limit=200),
+    ]
+    reasons = {
+        "truncated": "truncated in the middle of a row",
+        "undecodable": "not decodable as GB18030",
+        "missing_header": "a required header is missing",
+        "bad_name": "the date in the name is impossible",
+    }
+    unknown = f"unknown_{as_of[0]:%Y%m%d}.csv"
+    (run.landing / unknown).write_text("编号,内容\n1,测试数据\n2,临时导出\n", encoding="utf-8")
+    bad = {unknown: {"source": None, "as_of": None, "reason": "the name fits no source", "rows": 2}}
+    return deliveries, {d.name: {"source": d.code, "as_of": d.as_of.isoformat() if d.role != "bad_name" else None,
+                                 "reason": reasons[d.role]} for d in deliveries if d.role in reasons} | bad
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def _plan(w: World) -> list[Delivery]:
+    plan = []
+    for src in reg.SOURCES:
+        since = None
+        for as_of in w.quarter_as_of if src.cadence == "quarterly" else w.as_of:
+            plan.append(Delivery(src.code, as_of, since))
+            since = as_of
+    return plan
+
+
+def _layouts(plan: list[Delivery], seed: int) -> dict[str, str]:
+    """Contract-conformant variations: a few files with shuffled columns, one with an
+    unknown extra column, one with white space around its headers."""
+    rng = _rng(seed, "layouts")
+    chosen = rng.choice(len(plan), size=min(5, len(plan)), replace=False).tolist()
+    variants = ["extra_column", "padded_headers", "shuffled", "shuffled", "shuffled"]
+    return {plan[i].name: v for i, v in zip(chosen, variants)}
+
+
+def generate(landing_dir: Path, *, preset: str = "demo", start: date = date(2026, 1, 1), months: int = 6,
+             seed: int = 20261128, defect_rate: float = 0.01,
+             progress: Callable[[str], None] | None = None) -> dict:
+    """Write a synthetic landing folder and return what was written and injected.
+
+    The report: `files` (per file: source, as_of, delivery, rows written, bad_rows and
+    warnings by rule, duplicates, defects injected by rule, re-delivered and corrected
+    rows, headers as written, extra/missing headers, supersession), `bad_files` (name ->
+    reason), `sources` (source -> its files), `defects` (rule -> injections over all
+    files) and `totals`.
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+    if months < 1 or not 0 <= defect_rate < 1:
+        raise ValueError("months must be at least 1 and defect_rate in [0, 1)")
+    say = progress or (lambda _m: None)
+    landing = Path(landing_dir)
+    landing.mkdir(parents=True, exist_ok=True)
+    w = build_world(PRESETS[preset], start, months, seed, say)
+    plan = _plan(w)
+    run = _Run(w, landing, Injector(seed, defect_rate), _layouts(plan, seed), say)
+    files = {d.name: _write(run, d) for d in plan}
+    bad: dict[str, dict] = {}
+    if defect_rate > 0:
+        extra, bad = _bad_files(run)
+        for d in extra:
+            entry = _write(run, d)
+            path = landing / d.name
+            if d.role == "superseding":
+                first = Delivery(d.code, d.as_of, d.since).name
+                files[first]["superseded_by"], entry["supersedes"] = d.name, first
+                files[d.name] = entry
+                continue
+            if d.role == "truncated":
+                bad[d.name]["rows"] = _truncate(path)
+            else:
+                bad[d.name]["rows"] = entry["rows"]
+            if d.role == "undecodable":
+                _garble(path)
+    return _report(w, preset, start, months, seed, defect_rate, files, bad)
+
+
+def _report(w, preset, start, months, seed, defect_rate, files, bad) -> dict:
+    defects = {rule: 0 for rule in RULES}
+    for entry in files.values():
+        for rule, n in entry["defects"].items():
+            defects[rule] += n
+    sources = {s.code: sorted(n for n, e in files.items() if e["source"] == s.code) for s in reg.SOURCES}
+    return {
+        "preset": preset, "start": start.isoformat(), "months": months, "seed": seed, "defect_rate": defect_rate,
+        "as_of_dates": [d.isoformat() for d in w.as_of],
+        "files": files, "bad_files": bad, "sources": sources, "defects": defects,
+        "totals": {
+            "files": len(files) + len(bad),
+            "rows": sum(e["rows"] for e in files.values()),
+            "bad_rows": sum(sum(e["bad_rows"].values()) for e in files.values()),
+            "duplicates": sum(e["duplicates"] for e in files.values()),
+            "warnings": sum(sum(e["warnings"].values()) for e in files.values()),
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m include.synthetic",
+        description="Write a deterministic synthetic landing folder with extracts of all fourteen "
+                    "sources (see shared/spec/extracts.md), with defects injected at a given rate.",
+    )
+    parser.add_argument("--landing-dir", type=Path, required=True, help="folder to write the files into")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="demo",
+                        help="demo: ~20,000 residents, ~45 births a month (default); "
+                             "district: ~2.65 million residents, 20,000 births a year")
+    parser.add_argument("--start", type=date.fromisoformat, default=date(2026, 1, 1),
+                        help="first month delivered, YYYY-MM-DD (default 2026-01-01)")
+    parser.add_argument("--months", type=int, default=6, help="months delivered, one file per month "
+                        "(quarterly sources: per quarter end) (default 6)")
+    parser.add_argument("--seed", type=int, default=20261128, help="random seed; same seed, same bytes")
+    parser.add_argument("--defect-rate", type=float, default=0.01,
+                        help="share of rows damaged (default 0.01); 0 writes no bad rows and no bad files")
+    parser.add_argument("--quiet", action="store_true", help="do not print progress")
+    args = parser.parse_args(argv)
+    report = generate(args.landing_dir, preset=args.preset, start=args.start, months=args.months,
+                      seed=args.seed, defect_rate=args.defect_rate,
+                      progress=None if args.quiet else lambda m: print(m, flush=True))
+    t = report["totals"]
+    print(f"{t['files']} files, {t['rows']:,} rows, {t['bad_rows']:,} bad rows, {t['duplicates']:,} duplicates, "
+          f"{t['warnings']:,} row warnings, {len(report['bad_files'])} bad files in {args.landing_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -61,8 +61,18 @@ def run_dbt(args: list[str], url: str | None = None, reporting_start: str | None
     return results
 
 
+def analyze_loaded_tables(url: str) -> None:
+    """Statistics for the tables the loader wrote, so dbt's queries get sensible plans."""
+    with warehouse.connect(url, autocommit=True) as conn:
+        tables = conn.execute(
+            "select schemaname, tablename from pg_tables where schemaname in ('raw', 'ingest')").fetchall()
+        for schema, table in tables:
+            conn.execute(f'analyze "{schema}"."{table}"')
+
+
 def build(url: str | None = None, reporting_start: str | None = None) -> list[dict]:
     """Seeds first, recreated (they are small, and their columns change with the catalogue),
     then every model with its data and unit tests."""
+    analyze_loaded_tables(url or warehouse.warehouse_url())
     results = run_dbt(["seed", "--full-refresh"], url, reporting_start)
     return results + run_dbt(["build", "--exclude", "resource_type:seed"], url, reporting_start)
