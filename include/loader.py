@@ -107,12 +107,13 @@ def read_rows(path: Path, src: registry.Source) -> Iterator[tuple[int, list[obje
     return _xlsx_rows(path) if src.file_format == "xlsx" else _csv_rows(path, src)
 
 
-def _positions(header: list[object], src: registry.Source) -> tuple[dict[str, int | None], list[str], list[str]]:
-    """Where each registry column sits; the missing required headers; the extra headers."""
+def _positions(header: list[object], src: registry.Source) -> tuple[dict[str, int], list[str], list[str]]:
+    """Where each registry column sits; the missing headers; the extra headers.
+    Every header of the contract must be there, those of columns that may be empty too."""
     names = [cell_text(h).strip() for h in header]
     index = {name: i for i, name in enumerate(names)}
     positions = {col.name: index.get(col.header) for col in src.columns}
-    missing = [c.header for c in src.columns if positions[c.name] is None and c.required]
+    missing = [c.header for c in src.columns if positions[c.name] is None]
     known = {c.header for c in src.columns}
     extra = [n for n in names if n not in known]
     return positions, missing, extra
@@ -152,9 +153,7 @@ class FileLoad:
             raise BadFile(f"lacks required header(s) {', '.join(missing)}{hint}")
         if extra:
             self.warnings.append((None, None, None, f"extra column(s) ignored: {', '.join(extra)}"))
-        for col in self.src.columns:
-            if positions[col.name] is None:
-                self.warnings.append((None, None, col.header, "optional column absent: treated as empty"))
+        self.contract_positions = [positions[c.name] for c in self.src.columns]
         validator = RowValidator(self.src, positions, self.delivery.as_of, self.pseudonymize)
         return [cell_text(h) for h in header], validator
 
@@ -177,7 +176,8 @@ class FileLoad:
                     continue
                 outcome = validator.validate(cells)
                 key_hash = _digest(outcome.key)
-                row_hash = _digest("\x1f".join(cell_text(c).strip() for c in cells))
+                # identical means identical in the contract's columns; extra columns are ignored
+                row_hash = _digest("\x1f".join(cell_text(cells[i]).strip() for i in self.contract_positions))
                 first = first_of_key.get(key_hash)
                 if first is None:
                     first_of_key[key_hash] = row_hash

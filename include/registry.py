@@ -40,6 +40,8 @@ MARITAL_CODE = ("10", "20", "21", "22", "23", "30", "40", "90")
 MARITAL_TEXT = ("未婚", "已婚", "离婚", "丧偶")
 HUKOU_TYPE = ("户籍", "流动")
 YES_NO = ("是", "否")
+# GB/T 3304: the 56 nationalities, 97 其他未识别民族, 98 外国血统中国籍人士
+ETHNICITY_CODE = tuple(f"{n:02d}" for n in range(1, 57)) + ("97", "98")
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ class Column:
     max_decimals: int = 0
     pattern: str | None = None
     district_rule: str | None = None
-    # A date that must be present when another column holds one of these values.
+    # A value that must be present when another column holds one of these values.
     required_when: tuple[str, tuple[str, ...]] | None = None
     # For ID numbers: the row's columns whose value the number's own birth date / sex must match.
     birth_date_column: str | None = None
@@ -130,7 +132,7 @@ SOURCES: tuple[Source, ...] = (
             Column("姓名", "full_name", PERSON_NAME),
             _enum("性别", "sex", SEX_CODE),
             _date("出生日期", "birth_date", YMD),
-            Column("民族", "ethnicity", PATTERN, pattern=r"\d{2}"),
+            _enum("民族", "ethnicity", ETHNICITY_CODE),
             _enum("婚姻状况", "marital_status", MARITAL_CODE),
             _area("户籍地址区划代码", "registered_area_code"),
             _enum("户籍状态", "registration_status", ("正常", "迁出", "死亡")),
@@ -243,7 +245,8 @@ SOURCES: tuple[Source, ...] = (
         key=("woman_id", "checked_on"), event_date="checked_on",
         columns=(
             _id("公民身份号码", "woman_id"),
-            _text("婚育证明编号", "certificate_no", required=False),
+            _text("婚育证明编号", "certificate_no", required=False,
+                  required_when=("check_result", ("有效", "过期"))),
             Column("发证机关区划代码", "issuer_county_code", COUNTY_CODE, required=False),
             _date("查验日期", "checked_on", ISO),
             _enum("查验结果", "check_result", ("有效", "过期", "无证")),
@@ -275,7 +278,7 @@ SOURCES: tuple[Source, ...] = (
             _enum("点位类型", "point_type",
                   ("社区", "流动人口集聚点", "娱乐场所", "机关", "商务楼宇", "学校", "宾馆旅店")),
             Column("统一社会信用代码", "credit_code", PATTERN, required=False,
-                   pattern=r"[0-9A-Z]{18}"),
+                   pattern=r"[0-9A-Z]{18}", required_when=("point_type", ("宾馆旅店", "娱乐场所"))),
             _area("区划代码", "area_code"),
             _date("检查日期", "inspected_on", EXCEL),
             _enum("标识规范", "signage_ok", YES_NO),

@@ -51,9 +51,9 @@ class RowOutcome:
 class RowValidator:
     """Validates rows of one file of one source, given where each column sits in the file."""
 
-    def __init__(self, src: Source, positions: dict[str, int | None], as_of: date, pseudonymize):
+    def __init__(self, src: Source, positions: dict[str, int], as_of: date, pseudonymize):
         self.src = src
-        self.positions = positions  # warehouse column name -> index in the row (None: header absent)
+        self.positions = positions  # warehouse column name -> index in the row
         self.as_of = as_of
         self.pseudonymize = pseudonymize
         self.towns = frozenset(registry.town_units())
@@ -108,8 +108,7 @@ class RowValidator:
         typed: dict[str, object] = {}
 
         for col in self.src.columns:
-            pos = self.positions.get(col.name)
-            raw = cells[pos] if pos is not None else None
+            raw = cells[self.positions[col.name]]
             text = cell_text(raw).strip()
             texts[col.name] = text
             value: object = None

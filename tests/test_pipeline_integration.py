@@ -150,3 +150,77 @@ def test_pipeline_publishes_the_hand_computed_figures(fresh_db, tmp_path, monkey
     with psycopg.connect(fresh_db) as conn:
         assert conn.execute("select count(*) from ingest.file_ledger").fetchone()[0] == 5
         assert published(conn) == values
+
+
+def marts_fingerprint(conn) -> str:
+    """A hash of the published marts' contents, table by table."""
+    tables = [r[0] for r in conn.execute(
+        "select tablename from pg_tables where schemaname = 'marts' order by tablename")]
+    parts = [conn.execute(f"select md5(coalesce(string_agg(t::text, '|' order by t::text), '')) "
+                          f"from marts.{table} t").fetchone()[0] for table in tables]
+    return f"{tables}:{parts}"
+
+
+def test_a_failing_quality_gate_stops_publication_and_keeps_the_marts(fresh_db, tmp_path, monkeypatch, airflow_db):
+    from include import pipeline, transform
+
+    landing_folder(tmp_path)
+    monkeypatch.setenv("WAREHOUSE_URL", fresh_db)
+    monkeypatch.setenv("LANDING_DIR", str(tmp_path))
+    monkeypatch.setenv("REPORTING_START", "2026-01-01")
+    run_dag("fp_ingest")
+    run_dag("fp_transform")
+    with psycopg.connect(fresh_db) as conn:
+        before = marts_fingerprint(conn)
+        publications = conn.execute("select count(*) from audit.publications").fetchone()[0]
+
+    real_build = transform.build
+
+    def build_then_corrupt(*args, **kwargs):
+        results = real_build(*args, **kwargs)
+        with psycopg.connect(fresh_db, autocommit=True) as conn:  # a percentage above 100
+            conn.execute("update candidate.indicator_values set numerator = denominator + 1, value = 150 "
+                         "where indicator_code = 'fp_rate_floating' and org_code = '310112101'")
+        return results
+
+    monkeypatch.setattr(transform, "build", build_then_corrupt)
+    module = importlib.import_module("fp_transform")
+    dag_run = module.dag.test()
+    assert dag_run.state == "failed"
+    states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+    assert states["quality_gate"] == "failed" and states["publish"] != "success"
+
+    with pytest.raises(Exception) as failure:
+        pipeline.check_candidate_marts()
+    message = str(failure.value)
+    assert "fp_rate_floating" in message and "310112101" in message and "100" in message
+
+    with psycopg.connect(fresh_db) as conn:
+        assert marts_fingerprint(conn) == before
+        assert conn.execute("select count(*) from audit.publications").fetchone()[0] == publications
+
+
+def test_rollback_restores_the_previous_publication(fresh_db, tmp_path, monkeypatch, airflow_db):
+    from include import publish
+
+    landing_folder(tmp_path)
+    monkeypatch.setenv("WAREHOUSE_URL", fresh_db)
+    monkeypatch.setenv("LANDING_DIR", str(tmp_path))
+    monkeypatch.setenv("REPORTING_START", "2026-01-01")
+    (tmp_path / "wsj_csyxzm_20260228_2.csv").unlink()  # first publication: without the _2 delivery
+    run_dag("fp_ingest")
+    run_dag("fp_transform")
+    with psycopg.connect(fresh_db) as conn:
+        first = marts_fingerprint(conn)
+    landing_folder(tmp_path)
+    run_dag("fp_ingest")
+    run_dag("fp_transform")
+    with psycopg.connect(fresh_db) as conn:
+        second = marts_fingerprint(conn)
+        assert second != first
+        publish.rollback(conn)
+        assert marts_fingerprint(conn) == first
+        conn.execute(f"set role {warehouse.BI_ROLE}")
+        conn.execute("select count(*) from marts.indicator_values")  # still readable by BI tools
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("select count(*) from marts_previous.indicator_values")
