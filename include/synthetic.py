@@ -334,10 +334,6 @@ class World:
         changed = (p["mar_day"][persons] >= 0) & (p["mar_day"][persons] <= day)
         return np.where(changed, p["marital1"][persons], p["marital0"][persons])
 
-    def is_married(self, person: int, day: int) -> bool:
-        code = self.marital_at(np.array([person]), day)[0]
-        return 20 <= code <= 23
-
 
 def _name_table(rng: np.random.Generator) -> np.ndarray:
     zipf = 1 / np.arange(1, len(SURNAMES) + 1) ** 0.9
@@ -590,35 +586,44 @@ def _births(rng, w: World) -> dict[str, np.ndarray]:
     women = _Pool(np.flatnonzero(p["steady"] & ~p["male"] & (p["kind"] <= FLOATING)), p["born"])
     men = _Pool(np.flatnonzero(p["steady"] & p["male"] & (p["kind"] <= FLOATING)), p["born"])
     external = iter(np.flatnonzero(p["kind"] == EXTERNAL).tolist())
+    mar_day, before, after = p["mar_day"], p["marital0"], p["marital1"]
+
+    def married(m: int, day: int) -> bool:
+        return 20 <= (after[m] if 0 <= mar_day[m] <= day else before[m]) <= 23
+
+    # Random draws up front: a Python loop over numpy scalars is slow.
+    n, tries = len(days), 12
+    ages = np.clip(rng.normal(30, 4.5, (n, tries)), 20, 41).astype(np.int64).tolist()
+    u = rng.random((n, tries)).tolist()
+    first_order = _pick(rng, [1, 2, 3, 4], [0.58, 0.37, 0.045, 0.005], n).tolist()
+    gap = np.round(rng.normal(2, 2.5, n)).astype(np.int64).tolist()
+    named = (rng.random(n) < 0.92).tolist()
+    outside = (rng.random(n) < 0.03).tolist()
+    born_year = years_of(p["born"])
     last_birth, order_of, partner = {}, {}, {}
     rows = {k: [] for k in ("day", "mother", "father", "partner", "order")}
-    for day in days.tolist():
-        year = from_day(day).year
-        mother = NONE
-        if rng.random() < 0.03:
-            mother = next(external, NONE)
-        for _ in range(12):
+    for i, (day, year) in enumerate(zip(days.tolist(), years_of(days).tolist(), strict=True)):
+        mother = next(external, NONE) if outside[i] else NONE
+        for age, x in zip(ages[i], u[i], strict=True):
             if mother != NONE:
                 break
-            m = women.pick(rng, year - int(np.clip(rng.normal(30, 4.5), 20, 41)))
+            m = women.pick(rng, year - age)
             if m == NONE or last_birth.get(m, -10**6) > day - 450:
                 continue
-            if m in last_birth and rng.random() < 0.8:  # most births are to women new to the data
+            if m in last_birth and x < 0.8:  # most births are to women new to the data
                 continue
-            if w.is_married(m, day) or rng.random() < 0.04:
+            if married(m, day) or x > 0.96:
                 mother = m
         if mother == NONE:
             continue
-        if mother not in order_of:
-            order_of[mother] = int(_pick(rng, [1, 2, 3, 4], [0.58, 0.37, 0.045, 0.005]))
+        order_of[mother] = order_of[mother] + 1 if mother in order_of else first_order[i]
+        if mother not in last_birth:
             p["children0"][mother] = order_of[mother] - 1
-        else:
-            order_of[mother] += 1
         last_birth[mother] = day
         if mother not in partner:
-            partner[mother] = men.pick(rng, from_day(p["born"][mother]).year - int(rng.normal(2, 2.5)))
+            partner[mother] = men.pick(rng, int(born_year[mother]) - gap[i])
         for k, v in (("day", day), ("mother", mother), ("partner", partner[mother]),
-                     ("father", partner[mother] if rng.random() < 0.92 else NONE), ("order", order_of[mother])):
+                     ("father", partner[mother] if named[i] else NONE), ("order", order_of[mother])):
             rows[k].append(v)
     t = {k: np.array(v, dtype=np.int64) for k, v in rows.items()}
     n = len(t["day"])
@@ -858,10 +863,7 @@ def _certificate_checks(rng, w: World) -> dict[str, np.ndarray]:
     t["county"] = np.where(t["result"] == 2, NONE, f["hukou"][reg_row])
     t["area"] = np.where(rng.random(len(reg_row)) < 0.6, f["area"][reg_row] // 1000 * 1000, f["area"][reg_row])
     t = _take(t, _first_of_keys(t["woman"], t["day"]))
-    t["cert"] = np.array([f"{c}-{from_day(d).year - k}-{i:06d}" if c != NONE else ""
-                          for i, (c, d, k) in enumerate(zip(t["county"].tolist(), t["day"].tolist(),
-                                                            rng.integers(0, 3, len(t["day"])).tolist()))],
-                         dtype=object)
+    t["cert_year"] = years_of(t["day"]) - rng.integers(0, 3, len(t["day"]))  # the certificate is older
     return t
 
 
@@ -900,10 +902,9 @@ def _early_education(rng, w: World) -> dict[str, np.ndarray]:
         second = np.where(rel[two] == 0, np.where(rng.random(len(two)) < 0.6, 1, 2), 0)
         child, s, rel = np.r_[child, child[two]], np.r_[s, s[two]], np.r_[rel, second]
         prov = provider[child]
-        parts.append({"day": session_day[prov, s], "kid": child, "rel": rel,
-                      "session": np.array([f"ZJ{month:%Y%m}{q:02d}{x:03d}" for q, x in
-                                           zip(prov.tolist(), s.tolist(), strict=True)], dtype=object),
-                      "provider": prov})
+        # The session number ZJ<yyyymm><provider:02><session:03>, kept as its digits.
+        parts.append({"day": session_day[prov, s], "kid": child, "rel": rel, "provider": prov,
+                      "session": (month.year * 100 + month.month) * 100_000 + prov * 1000 + s})
         month = add_months(month, 1)
     t = _concat(parts)
     who = np.stack([helpers[r][t["kid"]] for r in relations])
@@ -1212,7 +1213,10 @@ def _rows_jsw_ylfn(w: World, rows: np.ndarray, as_of: int) -> dict:
 def _rows_jsw_hyzm(w: World, rows: np.ndarray, as_of: int) -> dict:
     t = _take(w.tables["jsw_hyzm"], rows)
     return {
-        "woman_id": _person_ids(w, t["woman"], "jsw_hyzm"), "certificate_no": t["cert"],
+        "woman_id": _person_ids(w, t["woman"], "jsw_hyzm"),
+        "certificate_no": np.array([f"{c}-{y}-{i:06d}" if c != NONE else "" for c, y, i in
+                                    zip(t["county"].tolist(), t["cert_year"].tolist(), rows.tolist(), strict=True)],
+                                   dtype=object),
         "issuer_county_code": t["county"], "checked_on": t["day"],
         "check_result": np.array(["有效", "过期", "无证"], dtype=object)[t["result"]], "checking_area_code": t["area"],
     }
@@ -1254,7 +1258,8 @@ def _rows_jsw_fwz(w: World, rows: np.ndarray, as_of: int) -> dict:
 def _rows_jyj_zjpx(w: World, rows: np.ndarray, as_of: int) -> dict:
     t = _take(w.tables["jyj_zjpx"], rows)
     return {
-        "session_no": t["session"], "trained_on": t["day"],
+        "session_no": np.array(["ZJ" + x for x in t["session"].astype(str).tolist()], dtype=object),
+        "trained_on": t["day"],
         "provider": _institutions(w, "闵行区早期教育指导中心", "早教指导站")[t["provider"]],
         "child_certificate_no": t["cert"], "attendee_id": _person_ids(w, t["attendee"], "jyj_zjpx"),
         "attendee_relation": np.array(["母亲", "父亲", "祖辈", "其他看护人"], dtype=object)[t["rel"]],
