@@ -57,6 +57,15 @@ def sources_document() -> dict:
                     "name": src.code,
                     "description": f"{src.name_zh} ({src.unit_zh}): {src.description} "
                                    f"{src.kind.capitalize()} source, key {' + '.join(src.key)}.",
+                    "meta": {
+                        "unit_zh": src.unit_zh,
+                        "kind": src.kind,
+                        "cadence": src.cadence,
+                        "deadline_days": src.deadline_days,
+                        "file_format": src.file_format,
+                        "encoding": src.encoding,
+                        "key": list(src.key),
+                    },
                     "columns": [_column_doc(c) for c in registry.raw_columns(src)],
                 }
                 for src in sources_of_unit

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 from include import registry
@@ -57,6 +57,7 @@ class LandedFile:
     name: str
     sha256: str
     bytes: int
+    arrived_at: datetime  # the file's modification time: when it landed in the folder
 
 
 def fingerprint(path: Path) -> LandedFile:
@@ -64,7 +65,9 @@ def fingerprint(path: Path) -> LandedFile:
     with path.open("rb") as fh:
         while chunk := fh.read(1 << 20):
             digest.update(chunk)
-    return LandedFile(str(path), path.name, digest.hexdigest(), path.stat().st_size)
+    stat = path.stat()
+    arrived = datetime.fromtimestamp(stat.st_mtime, tz=timezone.utc)
+    return LandedFile(str(path), path.name, digest.hexdigest(), stat.st_size, arrived)
 
 
 def scan(landing_dir: Path) -> list[Path]:

@@ -255,9 +255,9 @@ class FileLoad:
 # ---- one file, start to end ------------------------------------------------------------
 
 _LEDGER_INSERT = """
-insert into ingest.file_ledger (source_code, file_name, as_of_date, delivery_no, sha256, bytes,
+insert into ingest.file_ledger (source_code, file_name, as_of_date, delivery_no, sha256, bytes, arrived_at,
     status, reason, started_at, finished_at, run_id)
-values (%(source_code)s, %(file_name)s, %(as_of_date)s, %(delivery_no)s, %(sha256)s, %(bytes)s,
+values (%(source_code)s, %(file_name)s, %(as_of_date)s, %(delivery_no)s, %(sha256)s, %(bytes)s, %(arrived_at)s,
     %(status)s, %(reason)s, %(started_at)s, %(finished_at)s, %(run_id)s)
 returning file_id
 """
@@ -275,7 +275,8 @@ def load_file(conn: psycopg.Connection, path: Path, pseudonymize, run_id: str | 
         return LoadResult(path.name, "unchanged")
     ledger = {
         "source_code": None, "file_name": path.name, "as_of_date": None, "delivery_no": None,
-        "sha256": landed.sha256, "bytes": landed.bytes, "status": "loaded", "reason": None,
+        "sha256": landed.sha256, "bytes": landed.bytes, "arrived_at": landed.arrived_at,
+        "status": "loaded", "reason": None,
         "started_at": started, "finished_at": started, "run_id": run_id,
     }
     try:

@@ -37,6 +37,20 @@ order by source_code nulls last
 """
 
 
+_TIMELINESS = """
+select source_code, delivering_unit,
+       count(*) filter (where status = 'on_time') as on_time,
+       count(*) filter (where status = 'late') as late,
+       count(*) filter (where status = 'missing') as missing,
+       max(days_late) as most_days_late,
+       string_agg(to_char(period_start, 'YYYY-MM') || ' ' || status, ', ' order by period_start)
+           filter (where status in ('late', 'missing')) as problems
+from marts.source_timeliness
+group by source_code, delivering_unit
+order by source_code
+"""
+
+
 def _status(met: bool | None, significantly_high: bool | None) -> str:
     if met is None:
         return "monitored"
@@ -63,6 +77,13 @@ def render(conn: psycopg.Connection) -> str:
     for src, cur, sup, rej, read, loaded, quar, dup, newest in conn.execute(_LOADS):
         name = src or "(bad name)"
         lines.append(f"  {name:<12} {cur:>5} {sup:>10} {rej:>8} {read:>10} {loaded:>9} {quar:>11} {dup:>10}  {newest or '-'}")
+    has_timeliness = conn.execute("select to_regclass('marts.source_timeliness') is not null").fetchone()[0]
+    if has_timeliness:
+        lines += ["", "Timeliness of extracts (periods due so far):",
+                  f"  {'source':<12} {'on time':>7} {'late':>5} {'missing':>7}  late or missing"]
+        for src, unit, on_time, late, missing, worst, problems in conn.execute(_TIMELINESS):
+            detail = f"{problems} (up to {worst} days late)" if late else (problems or "")
+            lines.append(f"  {src:<12} {on_time:>7} {late:>5} {missing:>7}  {detail[:120]}")
     delivered = {r[0] for r in conn.execute("select distinct source_code from ingest.file_deliveries "
                                             "where effective_status = 'loaded'")}
     missing = [s.code for s in registry.SOURCES if s.code not in delivered]

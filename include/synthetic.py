@@ -413,6 +413,12 @@ def _concat(groups: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {k: np.concatenate([g[k] for g in groups]) for k in groups[0]}
 
 
+def _compact(t: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """64-bit integer columns as 32-bit where they fit: the district's tables are big."""
+    small = lambda v: v.dtype == np.int64 and (len(v) == 0 or (v.min() >= -2**31 and v.max() < 2**31))  # noqa: E731
+    return {k: v.astype(np.int32) if small(v) else v for k, v in t.items()}
+
+
 def _registered(rng, w: World) -> dict[str, np.ndarray]:
     """Registered residents: present ones, a history of those who left or died before the
     first file, exits and arrivals during the delivered window."""
@@ -675,7 +681,7 @@ def _assign_ids(rng, w: World) -> None:
     sorted_key = key[order]
     starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
     rank = np.arange(len(key)) - np.repeat(starts, np.diff(np.r_[starts, len(key)]))
-    offset = (sorted_key * 2654435761) % 500
+    offset = (sorted_key * 40503) % 500  # scatters the numbers a little
     seq = np.empty(len(key), dtype=np.int64)
     male = p["male"][order]
     seq[order] = np.where(male, 1 + 2 * ((rank + offset) % 500), 2 + 2 * ((rank + offset) % 499))  # never 000
@@ -698,24 +704,24 @@ def build_world(preset: Preset, start: date, months: int, seed: int,
     say("population")
     registered = _registered(rng, w)
     floating, regs = _floating(rng, w, len(registered["kind"]))
-    w.flo = _concat([regs, _registered_elsewhere(rng, w, registered)])
+    w.flo = _compact(_concat([regs, _registered_elsewhere(rng, w, registered)]))
     externals = _external_mothers(rng, w, max(10, round(preset.births_per_year * 3.4 * 0.05)))
-    w.p = _concat([registered, floating, externals])
+    w.p = _compact(_concat([registered, floating, externals]))
     say("marriages and births")
     w.tables["mzj_hydj"] = _marriages(_rng(seed, "mzj_hydj"), w)
     births = _births(_rng(seed, "births"), w)
-    w.tables["wsj_csyxzm"] = births
-    w.p = _concat([w.p, _newborns(rng, w, births)])
+    w.tables["wsj_csyxzm"] = births = _compact(births)
+    w.p = _compact(_concat([w.p, _newborns(rng, w, births)]))
     _assign_ids(rng, w)
     say("services")
     for code, build in EVENT_BUILDERS.items():
-        w.tables[code] = _sorted_by_day(build(_rng(seed, code), w))
+        w.tables[code] = _compact(_sorted_by_day(build(_rng(seed, code), w)))
     w.tables["gsj_lgqy"] = _hotels(_rng(seed, "gsj_lgqy"), w)
     w.points = _points(_rng(seed, "points"), w)
     w.tables["jsw_yjd"] = _sorted_by_day(_point_inspections(_rng(seed, "jsw_yjd"), w))
     w.sites = _sites(_rng(seed, "sites"), w)
     w.tables["jsw_fwz"] = _sorted_by_day(_site_assessments(_rng(seed, "jsw_fwz"), w))
-    w.tables["jsw_ylfn"] = _wcba_files(_rng(seed, "jsw_ylfn"), w)
+    w.tables["jsw_ylfn"] = _compact(_wcba_files(_rng(seed, "jsw_ylfn"), w))
     return w
 
 
@@ -904,7 +910,7 @@ def _early_education(rng, w: World) -> dict[str, np.ndarray]:
         prov = provider[child]
         # The session number ZJ<yyyymm><provider:02><session:03>, kept as its digits.
         parts.append({"day": session_day[prov, s], "kid": child, "rel": rel, "provider": prov,
-                      "session": (month.year * 100 + month.month) * 100_000 + prov * 1000 + s})
+                      "session": (month.year * 100 + month.month) * 100_000 + prov.astype(np.int64) * 1000 + s})
         month = add_months(month, 1)
     t = _concat(parts)
     who = np.stack([helpers[r][t["kid"]] for r in relations])

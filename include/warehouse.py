@@ -120,6 +120,7 @@ create table if not exists ingest.file_ledger (
     delivery_no       integer,
     sha256            text not null,
     bytes             bigint not null,
+    arrived_at        timestamptz,
     rows_read         integer,
     rows_loaded       integer,
     rows_quarantined  integer,
@@ -136,8 +137,11 @@ comment on table ingest.file_ledger is
 
 create unique index if not exists file_ledger_name_sha
     on ingest.file_ledger (file_name, sha256);
+-- added after the first release; a warehouse created before gets it here
+alter table ingest.file_ledger add column if not exists arrived_at timestamptz;
 
-create or replace view ingest.file_deliveries as
+drop view if exists ingest.file_deliveries;
+create view ingest.file_deliveries as
 select
     l.*,
     case

@@ -6,6 +6,8 @@ select
     as_of_date,
     delivery_no,
     sha256,
+    bytes,
+    arrived_at,
     rows_read,
     rows_loaded,
     rows_quarantined,
