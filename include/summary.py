@@ -43,7 +43,8 @@ select source_code, delivering_unit,
        count(*) filter (where status = 'late') as late,
        count(*) filter (where status = 'missing') as missing,
        max(days_late) as most_days_late,
-       string_agg(to_char(period_start, 'YYYY-MM') || ' ' || status, ', ' order by period_start)
+       string_agg(case period_type when 'quarter' then to_char(period_start, 'YYYY-"Q"Q')
+                  else to_char(period_start, 'YYYY-MM') end || ' ' || status, ', ' order by period_start)
            filter (where status in ('late', 'missing')) as problems
 from marts.source_timeliness
 group by source_code, delivering_unit
