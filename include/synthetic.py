@@ -431,7 +431,7 @@ def _registered(rng, w: World) -> dict[str, np.ndarray]:
                                   _pick(rng, HOME_COUNTIES, HOME_WEIGHTS, n)))
     age = (w.window_start - g["born"]) / 365.25
     old = g["born"] < day_no(date(1960, 1, 1))
-    g["old15"] = old & (rng.random(n) < 0.2)
+    g["old15"] = old & (rng.random(n) < 0.05)
     # Past moves: some have a 变动日期 long before the window (moved in, changed address).
     past = rng.random(n) < 0.25
     g["hj_in"][past] = rng.integers(day_no(date(1995, 1, 1)), w.sim_start, int(past.sum()))
@@ -765,6 +765,14 @@ def _screenings(rng, w: World) -> dict[str, np.ndarray]:
             "result": _pick(rng, [0, 1, 2], [0.985, 0.003, 0.012], len(take))}
 
 
+def _wives(w: World) -> np.ndarray:
+    """Married women of 22 to 38 living in the district throughout."""
+    p = w.p
+    age = w.window_start - p["born"]
+    return np.flatnonzero(p["steady"] & ~p["male"] & (p["kind"] <= FLOATING) & (p["marital0"] >= 20)
+                          & (p["marital0"] <= 23) & (age > 22 * 365) & (age < 38 * 365))
+
+
 def _preconception(rng, w: World) -> dict[str, np.ndarray]:
     """Pre-pregnancy checks (wsj_yqjc): most mothers 180-730 days before the birth, some
     outside that window, and couples who have not (yet) had a child."""
@@ -775,11 +783,8 @@ def _preconception(rng, w: World) -> dict[str, np.ndarray]:
     lead[off] = np.where(rng.random(int(off.sum())) < 0.5, rng.integers(60, 180, int(off.sum())),
                          rng.integers(731, 900, int(off.sum())))
     p = w.p
-    wives = np.flatnonzero(p["steady"] & ~p["male"] & (p["kind"] <= FLOATING)
-                           & (p["marital0"] >= 20) & (p["marital0"] <= 23)
-                           & (w.window_start - p["born"] > 22 * 365) & (w.window_start - p["born"] < 38 * 365))
     n_extra = round(len(inside) * 0.4)
-    extra = rng.choice(wives, n_extra) if len(wives) else np.zeros(0, dtype=np.int64)
+    extra = rng.choice(_wives(w), n_extra)
     day = np.r_[b["day"][inside] - lead, rng.integers(w.sim_start, w.last_as_of + 1, n_extra)]
     man = np.r_[b["partner"][inside], np.full(n_extra, NONE)]
     man[rng.random(len(man)) < 0.15] = NONE
@@ -838,11 +843,11 @@ def _birth_registrations(rng, w: World) -> dict[str, np.ndarray]:
     mothers = b["mother"][births]
     # Registrations that led to no birth (yet): women who then moved away, or miscarried.
     n_extra = round(len(births) * 0.06)
-    extra = rng.choice(mothers, n_extra) if len(mothers) else mothers[:0]
+    extra = rng.choice(_wives(w), n_extra)
     t = {"day": np.r_[day, rng.integers(w.sim_start, w.last_as_of + 1, n_extra)],
          "woman": np.r_[mothers, extra],
          "man": np.r_[np.where(rng.random(len(births)) < 0.9, b["partner"][births], NONE), np.full(n_extra, NONE)],
-         "approved": np.r_[approved, np.minimum(w.p["children0"][extra].clip(0) + 2, 9)]}
+         "approved": np.r_[approved, _pick(rng, [1, 2, 3], [0.55, 0.4, 0.05], n_extra)]}
     t["valid"] = np.r_[valid, np.where(rng.random(n_extra) < 0.6, NONE, t["day"][len(births):] + 365)]
     t["area"] = w.random_area(rng, w.p["town"][t["woman"]], office_share=0.6)
     t = _sorted_by_day(t)
@@ -851,20 +856,21 @@ def _birth_registrations(rng, w: World) -> dict[str, np.ndarray]:
 
 
 def _certificate_checks(rng, w: World) -> dict[str, np.ndarray]:
-    """Checks of floating women's 婚育证明 (jsw_hyzm) soon after they register; those
-    found expired or without one are often checked again."""
+    """Checks of floating women's 婚育证明 (jsw_hyzm) soon after they register (or turn
+    18); those found expired or without one are mostly checked again."""
     p, f = w.p, w.flo
     person = f["person"]
-    age = (f["reg_day"] - p["born"][person]) / 365.25
     towns = p["town"][person]
-    women = (p["kind"][person] == FLOATING) & ~p["male"][person] & (age >= 17.5) & (age < 50)
-    take = np.flatnonzero(women & (rng.random(len(person)) < _diligence(w, towns)))
-    day = f["reg_day"][take] + rng.integers(3, 61, len(take))
-    result = _pick(rng, [0, 1, 2], [0.86, 0.08, 0.06], len(take))  # 有效, 过期, 无证
-    again = np.flatnonzero((result > 0) & (rng.random(len(take)) < 0.7))
+    due = np.maximum(f["reg_day"], anniversary(p["born"][person], 18))
+    women = ((p["kind"][person] == FLOATING) & ~p["male"][person] & (due < anniversary(p["born"][person], 50))
+             & ((f["dereg_day"] == NONE) | (f["dereg_day"] > due + 60)))
+    take = np.flatnonzero(women & (rng.random(len(person)) < np.sqrt(_diligence(w, towns))))
+    day = due[take] + rng.integers(3, 61, len(take))
+    result = _pick(rng, [0, 1, 2], [0.9, 0.06, 0.04], len(take))  # 有效, 过期, 无证
+    again = np.flatnonzero((result > 0) & (rng.random(len(take)) < 0.85))
     t = {"day": np.r_[day, day[again] + rng.integers(30, 151, len(again))],
          "reg": np.r_[take, take[again]],
-         "result": np.r_[result, _pick(rng, [0, 1, 2], [0.8, 0.1, 0.1], len(again))]}
+         "result": np.r_[result, _pick(rng, [0, 1, 2], [0.9, 0.06, 0.04], len(again))]}
     reg_row = t["reg"]
     t["woman"] = person[reg_row]
     t["county"] = np.where(t["result"] == 2, NONE, f["hukou"][reg_row])
@@ -983,7 +989,7 @@ def _point_inspections(rng, w: World) -> dict[str, np.ndarray]:
     """Quarterly inspections of every open point (jsw_yjd), a few twice; each of the five
     items fails now and then, more often in less diligent towns."""
     pts = w.points
-    fail = 0.03 + (1 - _diligence(w, pts["town"])) * 0.5
+    fail = 0.015 + (1 - _diligence(w, pts["town"])) * 0.3
     parts = []
     for lo, hi in _quarters(w):
         open_ = np.flatnonzero((pts["from"] <= hi) & ((pts["to"] == NONE) | (pts["to"] > lo))
@@ -1044,7 +1050,7 @@ def _wcba_files(rng, w: World) -> dict[str, np.ndarray]:
                            & (anniversary(p["born"], 50) > first_day) & (anniversary(p["born"], 15) <= w.last_as_of))
     town = p["town"][women]
     floating = p["kind"][women] == FLOATING
-    filed = rng.random(len(women)) < _diligence(w, town) + np.where(floating, -0.02, 0.03)
+    filed = rng.random(len(women)) < _diligence(w, town) + np.where(floating, 0.01, 0.03)
     women, town, floating = women[filed], town[filed], floating[filed]
     n = len(women)
     # Floating women: their latest registration (the one the commission knows of).

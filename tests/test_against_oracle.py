@@ -4,15 +4,20 @@ folder with injected defects."""
 
 from __future__ import annotations
 
+import csv
 import importlib
+import os
+import re
 import subprocess
 import sys
+import uuid
 from datetime import date
+from pathlib import Path
 
 import psycopg
 import pytest
 
-from include import synthetic
+from include import idnumber, registry, synthetic, warehouse
 from tests.oracle import compute_indicators
 
 pytestmark = pytest.mark.integration
@@ -29,16 +34,27 @@ def landing(tmp_path_factory):
     return folder
 
 
-def test_all_fifteen_indicators_agree_with_the_oracle(landing, fresh_db, monkeypatch):
+@pytest.fixture(scope="module")
+def pipeline_db(landing, server_url):
+    """A fresh warehouse after both DAGs ran on the synthetic landing folder."""
     done = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
-    monkeypatch.setenv("WAREHOUSE_URL", fresh_db)
-    monkeypatch.setenv("LANDING_DIR", str(landing))
-    monkeypatch.setenv("REPORTING_START", "2026-01-01")
-    for dag_id in ("fp_ingest", "fp_transform"):
-        assert importlib.import_module(dag_id).dag.test().state == "success"
+    name = f"fpwh_test_{uuid.uuid4().hex[:10]}"
+    url = warehouse.with_database(server_url, name)
+    warehouse.ensure_database(url)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WAREHOUSE_URL", url)
+        mp.setenv("LANDING_DIR", str(landing))
+        mp.setenv("REPORTING_START", "2026-01-01")
+        for dag_id in ("fp_ingest", "fp_transform"):
+            assert importlib.import_module(dag_id).dag.test().state == "success"
+        yield url
+    with psycopg.connect(warehouse.with_database(server_url, "postgres"), autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{name}" with (force)')
 
-    with psycopg.connect(fresh_db) as conn:
+
+def test_all_fifteen_indicators_agree_with_the_oracle(landing, pipeline_db):
+    with psycopg.connect(pipeline_db) as conn:
         rows = conn.execute(f"select {', '.join(COLUMNS)} from marts.indicator_values").fetchall()
     published = {r[:4]: dict(zip(COLUMNS, r)) for r in rows}
     expected = {tuple(e[k] for k in KEY): e for e in compute_indicators(landing, date(2026, 1, 1))}
@@ -62,3 +78,68 @@ def test_all_fifteen_indicators_agree_with_the_oracle(landing, fresh_db, monkeyp
             if not ok:
                 mismatches.append((key, column, got[column], want[column]))
     assert mismatches == [], mismatches[:20]
+
+
+ID_LIKE = re.compile(r"(?<![0-9A-Za-z])(\d{17}[\dXx]|\d{15})(?![0-9A-Za-z])")
+
+
+def delivered_names(landing: Path) -> set[str]:
+    """Every value of a name column (姓名, 母亲姓名) in the delivered CSV files."""
+    names = set()
+    for path in landing.glob("*.csv"):
+        try:
+            src = registry.source(path.name.split("_20")[0])
+            with path.open(encoding="gb18030" if src.encoding == "gb18030" else "utf-8-sig", newline="") as fh:
+                rows = list(csv.reader(fh))
+        except (KeyError, UnicodeDecodeError, csv.Error):
+            continue  # bad files: nothing of theirs is loaded
+        headers = [h.strip() for h in rows[0]] if rows else []
+        for col in src.columns:
+            if col.kind == registry.PERSON_NAME and col.header in headers:
+                i = headers.index(col.header)
+                names |= {r[i].strip() for r in rows[1:] if len(r) > i and r[i].strip()}
+    return names
+
+
+def looks_like_an_id_number(value: str) -> bool:
+    """A 15- or 18-character run that is a valid ID number (check character and birth date)."""
+    for match in ID_LIKE.finditer(value):
+        try:
+            idnumber.parse(match.group(1))
+            return True
+        except idnumber.InvalidIdNumber:
+            continue
+    return False
+
+
+def test_no_id_number_or_name_outside_the_quarantine(landing, pipeline_db):
+    names = delivered_names(landing)
+    assert len(names) > 100
+    found = []
+    with psycopg.connect(pipeline_db) as conn:
+        columns = conn.execute("""
+            select table_schema, table_name, column_name from information_schema.columns
+            where table_schema not in ('pg_catalog', 'information_schema')
+              and data_type in ('text', 'character varying', 'jsonb', 'ARRAY')
+              and not (table_schema = 'ingest' and table_name = 'quarantine')""").fetchall()
+        assert len(columns) > 100
+        for schema, table, column in columns:
+            values = [v for (v,) in conn.execute(f'select distinct "{column}"::text from "{schema}"."{table}"') if v]
+            for value in values:
+                if looks_like_an_id_number(value) or value in names:
+                    found.append((schema, table, column, value if value in names else "an ID number"))
+                    break
+    assert found == []
+
+
+def test_no_id_number_or_name_in_the_logs(landing, pipeline_db):
+    names = delivered_names(landing)
+    logs = Path(os.environ["AIRFLOW_HOME"]) / "logs"
+    texts = [p.read_text(errors="replace") for p in logs.rglob("*") if p.is_file()]
+    dbt_log = Path(__file__).resolve().parent.parent / "dbt_project" / "logs" / "dbt.log"
+    if dbt_log.exists():
+        texts.append(dbt_log.read_text(errors="replace"))
+    assert texts, "no logs to scan"
+    for text in texts:
+        assert not looks_like_an_id_number(text)
+        assert not any(name in text for name in names if len(name) >= 2)
