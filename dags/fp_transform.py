@@ -31,24 +31,25 @@ from include import pipeline
 )
 def fp_transform():
     @task
-    def build_candidate_marts() -> int:
-        return len(pipeline.build_candidate_marts())
+    def build_candidate_marts() -> dict:
+        return pipeline.build_candidate_marts()
 
     @task
     def quality_gate() -> dict:
         return pipeline.check_candidate_marts(run_id=get_current_context()["run_id"])
 
     @task
-    def publish(quality_result: dict) -> dict:
-        return pipeline.publish_marts(get_current_context()["run_id"], quality_result)
+    def publish(quality_result: dict, build: dict) -> dict:
+        return pipeline.publish_marts(get_current_context()["run_id"], quality_result, build)
 
     @task
     def report() -> str:
         return pipeline.report()
 
+    built = build_candidate_marts()
     checked = quality_gate()
-    build_candidate_marts() >> checked
-    publish(checked) >> report()
+    built >> checked
+    publish(checked, built) >> report()
 
 
 dag = fp_transform()

@@ -8,6 +8,7 @@ Configuration is read when a step runs, from the environment:
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -61,7 +62,7 @@ def summarize_loads(results: list[dict]) -> dict:
     return counts
 
 
-def build_candidate_marts() -> list[dict]:
+def build_candidate_marts() -> dict:
     return transform.build(reporting_start=reporting_start())
 
 
@@ -69,9 +70,10 @@ def check_candidate_marts(run_id: str | None = None) -> dict:
     return quality.run_quality_gate(warehouse.warehouse_url(), run_id)
 
 
-def publish_marts(run_id: str | None = None, quality_result: dict | None = None) -> dict:
+def publish_marts(run_id: str | None = None, quality_result: dict | None = None, build: dict | None = None) -> dict:
+    manifest = json.loads((transform.DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
     with warehouse.connect() as conn:
-        return publish.publish(conn, run_id, quality_result)
+        return publish.publish(conn, run_id, quality_result, build, manifest)
 
 
 def report() -> str:

@@ -31,13 +31,15 @@ def dbt_environment(url: str) -> dict[str, str]:
     }
 
 
-def run_dbt(args: list[str], url: str | None = None, reporting_start: str | None = None) -> list[dict]:
+def run_dbt(args: list[str], url: str | None = None, reporting_start: str | None = None,
+            extra_vars: dict | None = None) -> list[dict]:
     """Run a dbt command in-process; return per-node results; raise DbtFailed on failure."""
     from dbt.cli.main import dbtRunner
 
     os.environ.update(dbt_environment(url or warehouse.warehouse_url()))
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     dbt_vars = {"reporting_start": reporting_start} if reporting_start else {}
+    dbt_vars |= extra_vars or {}
     cli = [
         *args,
         "--project-dir", str(DBT_PROJECT_DIR),
@@ -70,9 +72,31 @@ def analyze_loaded_tables(url: str) -> None:
             conn.execute(f'analyze "{schema}"."{table}"')
 
 
-def build(url: str | None = None, reporting_start: str | None = None) -> list[dict]:
+def build_inputs(url: str, reporting_start: str | None = None) -> dict:
+    """What a build reads, pinned so that it can be repeated: the ledger up to its newest
+    file, the reporting start, and the date timeliness is judged on (today in the district)."""
+    with warehouse.connect(url) as conn:
+        max_file_id, today = conn.execute(
+            "select coalesce(max(file_id), 0), (now() at time zone 'Asia/Shanghai')::date::text "
+            "from ingest.file_ledger").fetchone()
+    return {"max_file_id": max_file_id, "reporting_start": reporting_start, "evaluation_date": today}
+
+
+def build(url: str | None = None, reporting_start: str | None = None, inputs: dict | None = None) -> dict:
     """Seeds first, recreated (they are small, and their columns change with the catalogue),
-    then every model with its data and unit tests."""
-    analyze_loaded_tables(url or warehouse.warehouse_url())
-    results = run_dbt(["seed", "--full-refresh"], url, reporting_start)
-    return results + run_dbt(["build", "--exclude", "resource_type:seed"], url, reporting_start)
+    then every model with its data and unit tests, into the candidate schema. `inputs`
+    (from a past publication) repeats that build; by default they are taken now."""
+    url = url or warehouse.warehouse_url()
+    analyze_loaded_tables(url)
+    inputs = inputs or build_inputs(url, reporting_start)
+    pinned = {"max_file_id": inputs["max_file_id"], "evaluation_date": inputs["evaluation_date"]}
+    results = run_dbt(["seed", "--full-refresh"], url, inputs["reporting_start"], pinned)
+    results += run_dbt(["build", "--exclude", "resource_type:seed"], url, inputs["reporting_start"], pinned)
+    run_results = json.loads((DBT_PROJECT_DIR / "target" / "run_results.json").read_text())
+    slowest = sorted(results, key=lambda r: -r["seconds"])[:5]
+    return {
+        "inputs": inputs,
+        "dbt_invocation_id": run_results["metadata"]["invocation_id"],
+        "nodes": len(results),
+        "slowest": [f"{r['node']} {r['seconds']}s" for r in slowest],
+    }

@@ -142,22 +142,28 @@ alter table ingest.file_ledger add column if not exists arrived_at timestamptz;
 
 drop view if exists ingest.file_deliveries;
 create view ingest.file_deliveries as
+with superseded as (
+    select
+        l.file_id,
+        (select min(newer.file_id) from ingest.file_ledger newer
+          where newer.status = 'loaded'
+            and newer.source_code = l.source_code
+            and newer.as_of_date = l.as_of_date
+            and newer.delivery_no > l.delivery_no) as superseded_by_file_id
+    from ingest.file_ledger l
+)
 select
     l.*,
+    superseded.superseded_by_file_id,
     case
         when l.status = 'rejected' then 'rejected'
-        when exists (
-            select 1 from ingest.file_ledger newer
-            where newer.status = 'loaded'
-              and newer.source_code = l.source_code
-              and newer.as_of_date = l.as_of_date
-              and newer.delivery_no > l.delivery_no
-        ) then 'superseded'
+        when superseded.superseded_by_file_id is not null then 'superseded'
         else 'loaded'
     end as effective_status
-from ingest.file_ledger l;
+from ingest.file_ledger l
+join superseded using (file_id);
 comment on view ingest.file_deliveries is
-    'The ledger with each file''s effective status: a loaded file is superseded by a later loaded delivery (_n) of the same source and as-of date.';
+    'The ledger with each file''s effective status: a loaded file is superseded by a later loaded delivery (_n) of the same source and as-of date (superseded_by_file_id: the first such file loaded).';
 
 create table if not exists ingest.quarantine (
     file_id      bigint not null references ingest.file_ledger (file_id),

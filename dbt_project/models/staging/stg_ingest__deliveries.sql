@@ -1,4 +1,7 @@
--- Every delivered file with its effective status; `is_current` marks the files whose rows count.
+-- Every delivered file with its effective status; `is_current` marks the files whose rows
+-- count. With var max_file_id (a past publication's), the warehouse is seen as it was then:
+-- later files do not exist yet, and supersede nothing.
+{%- set max_file_id = var('max_file_id', none) %}
 select
     file_id,
     source_code,
@@ -13,9 +16,25 @@ select
     rows_quarantined,
     rows_duplicate,
     rows_warned,
-    effective_status,
-    effective_status = 'loaded' as is_current,
+    status_then as effective_status,
+    status_then = 'loaded' as is_current,
     reason,
     started_at,
     finished_at
-from {{ source('ingest', 'file_deliveries') }}
+from (
+    select
+        *,
+        case
+            when status = 'rejected' then 'rejected'
+            {%- if max_file_id is not none %}
+            when superseded_by_file_id <= {{ max_file_id }} then 'superseded'
+            {%- else %}
+            when superseded_by_file_id is not null then 'superseded'
+            {%- endif %}
+            else 'loaded'
+        end as status_then
+    from {{ source('ingest', 'file_deliveries') }}
+    {%- if max_file_id is not none %}
+    where file_id <= {{ max_file_id }}
+    {%- endif %}
+) as deliveries
