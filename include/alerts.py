@@ -58,9 +58,9 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.header import Header
+from email.mime.text import MIMEText
+from email.utils import formataddr, formatdate, make_msgid
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -299,12 +299,11 @@ def _quality_alert(level: str, entry: dict, catalog: dict, orgs: dict, footer: l
             units.append(registry.SOURCES_BY_CODE[s["source_code"]].unit_zh)
     if level == "block":
         tag, severity = "质量检查未通过·已阻止发布", "critical"
-        effect = "阻断：候选数据未发布，已发布的数据保持上一版不变。"
+        effect = "阻断（候选数据未发布，已发布的数据保持上一版不变）"
     else:
         tag, severity = "质量检查警告", "warning"
-        effect = "警告：数据已发布，请核查。"
+        effect = "警告（不阻断发布），请核查"
     lines = [
-        f"【{tag}】",
         f"检查：{check}" + (f"（{entry['expectation']}）" if entry.get("expectation") else ""),
         f"说明：{description}",
         f"级别：{effect}",
@@ -369,25 +368,25 @@ def _indicator_alert(r: dict, orgs: dict, footer: list[str], run_id) -> Alert:
     ci = f"[{_number(r['ci_low'])}, {_number(r['ci_high'])}]"
 
     if code == SEX_RATIO and r["is_significantly_high"]:
-        kind, severity, tag = "sex_ratio_significantly_high", "critical", "出生人口性别比显著偏高"
+        kind, severity, tag = "sex_ratio_significantly_high", "critical", "显著偏高"
         verdict = (f"判断：高于目标 {r['target_value']:g}，且 95% 置信区间 {ci} 的下限高于 "
                    f"{r['target_value']:g}：显著偏高。")
         ratio = f"分子/分母（男婴/女婴）：{r['numerator']}/{r['denominator']}"
     elif code == SEX_RATIO:
         # wording avoids "显著偏高": this is the "above the range, not significant" case
-        kind, severity, tag = "sex_ratio_above_range", "notice", "出生人口性别比高于目标（不显著）"
+        kind, severity, tag = "sex_ratio_above_range", "notice", "高于目标·不显著"
         verdict = (f"判断：高于目标 {r['target_value']:g}，但 95% 置信区间 {ci} 的下限不高于 "
                    f"{r['target_value']:g}，统计上不显著，请持续关注。")
         ratio = f"分子/分母（男婴/女婴）：{r['numerator']}/{r['denominator']}"
     else:
         kind, severity, tag = "target_missed", "warning", "指标未达标"
-        verdict = "判断：未达标。"
+        _, words = DIRECTION_WORDS.get(r["target_direction"] or "", ("", ""))
+        verdict = f"判断：未达标（应{words} {r['target_value']:g}{'%' if percent else ''}）。" if words else "判断：未达标。"
         ratio = f"分子/分母：{r['numerator']}/{r['denominator']}"
 
     lines = [
-        f"【{tag}】",
         f"指标：{name}（{code}）",
-        f"单位：{_org_text(orgs, r['org_code'])}",
+        f"地区：{_org_text(orgs, r['org_code'])}",
         f"周期：{label}（{PERIOD_NAMES.get(r['period_type'], r['period_type'])}，"
         f"{r['period_start']} 至 {r['period_end']}）",
         f"指标值：{value}，目标：{target}",
@@ -454,7 +453,6 @@ def _timeliness_alert(r: dict, today: dt.date, footer: list[str], run_id) -> Ale
         days = max(0, (today - r["due_date"]).days)
         lines += [f"首次送达：尚未收到有效数据", f"逾期天数：{days} 天（截至 {today}）"]
         subject = f"【{tag}】{name} · {unit} · {label}：已逾期 {days} 天未报送"
-    lines.insert(0, f"【{tag}】")
     lines.append(f"查看：marts.source_timeliness（source_code={code}，period_type={r['period_type']}，"
                  f"period_start={r['period_start']}）；送达记录见 ingest.file_deliveries")
     lines += footer
@@ -571,14 +569,15 @@ class _Mailer:
         return smtp
 
     def send(self, alert: Alert, unit: str, address: str) -> None:
-        msg = EmailMessage()
-        msg["Subject"] = alert.subject
-        msg["From"] = Address(SENDER_NAME, addr_spec=self.settings.sender)
-        msg["To"] = Address(unit, addr_spec=address)
+        # compat32 MIMEText and Header: the newer EmailMessage folding drops the space between
+        # two RFC 2047 encoded words of a Chinese subject ("目标 ≥ 90%" would arrive as "目标≥ 90%")
+        msg = MIMEText(alert.body, "plain", "utf-8")
+        msg["Subject"] = Header(alert.subject, "utf-8")
+        msg["From"] = formataddr((SENDER_NAME, self.settings.sender), charset="utf-8")
+        msg["To"] = formataddr((unit, address), charset="utf-8")
         msg["Date"] = formatdate(localtime=True)
         msg["Message-ID"] = make_msgid(domain=self.settings.sender.rpartition("@")[2] or None)
-        msg["X-FPWH-Alert-Key"] = alert.key
-        msg.set_content(alert.body, charset="utf-8")
+        msg["X-FPWH-Alert-Key"] = alert.key if alert.key.isascii() else Header(alert.key, "utf-8")
         try:
             if self._smtp is None:
                 self._smtp = self._open()
@@ -627,10 +626,11 @@ def _post_webhook(url: str, alert: Alert) -> None:
 
 
 def _already_sent(conn, key: str, since: dt.datetime) -> bool:
-    return conn.execute(
-        "select exists (select 1 from alerts.sent_alerts where alert_key = %s and not suppressed "
-        "and cardinality(channels) > 0 and sent_at > %s)", (key, since),
-    ).fetchone()[0]
+    with conn.transaction():
+        return conn.execute(
+            "select exists (select 1 from alerts.sent_alerts where alert_key = %s and not suppressed "
+            "and cardinality(channels) > 0 and sent_at > %s)", (key, since),
+        ).fetchone()[0]
 
 
 def _record(conn, alert: Alert, channels: list[str], errors: list[str], now: dt.datetime, suppressed: bool) -> None:
