@@ -3,6 +3,9 @@
     python -m include.cli demo       the whole pipeline, end to end, in a real Airflow
     python -m include.cli summary    print the published figures and the deliveries
     python -m include.cli rollback   restore the previous publication of the marts
+    python -m include.cli lineage fp_rate_floating 310112101 2026-Q1
+                                     trace a published figure to its publication, models and files
+    python -m include.cli rebuild 3  rebuild publication 3 from the kept raw data and compare
     python -m include.cli generate   write a synthetic landing folder (see --help)
 
 Environment: WAREHOUSE_URL (else `demo` starts an embedded PostgreSQL under .warehouse/),
@@ -45,6 +48,11 @@ def _airflow_environment() -> None:
     os.environ.setdefault("AIRFLOW__COSMOS__ENABLE_TELEMETRY", "False")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    # OpenLineage events (Airflow tasks, dbt models) to .lineage/openlineage.ndjson, unless a
+    # transport is configured (OPENLINEAGE_URL=http://marquez:5000 sends them to Marquez)
+    from include import lineage_events
+
+    lineage_events.default_environment(os.environ)
     paths = [str(ROOT), str(ROOT / "dags")]
     os.environ["PYTHONPATH"] = os.pathsep.join(paths + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
     for p in reversed(paths):
@@ -146,6 +154,31 @@ def rollback(_args: argparse.Namespace) -> int:
     return 0
 
 
+def lineage(args: argparse.Namespace) -> int:
+    from include import audit
+
+    with warehouse.connect() as conn:
+        print(audit.trace(conn, args.indicator, args.org, args.period))
+    return 0
+
+
+def rebuild(args: argparse.Namespace) -> int:
+    """Rebuild the marts of a past publication from the kept raw data, into the candidate
+    schema (not published), and compare their contents with what was published."""
+    from include import audit, publish, transform
+
+    url = warehouse.warehouse_url()
+    with warehouse.connect(url) as conn:
+        inputs = audit.publication_inputs(conn, args.publication_id)
+    _say(f"rebuilding publication {args.publication_id} with {inputs}")
+    transform.build(url, inputs=inputs)
+    with warehouse.connect(url) as conn:
+        matches = audit.rebuild_matches(conn, args.publication_id, publish.CANDIDATE)
+    for table, same in matches.items():
+        print(f"  {table:<24} {'identical' if same else 'DIFFERENT'}")
+    return 0 if all(matches.values()) else 1
+
+
 def generate(args: argparse.Namespace) -> int:
     from include import synthetic
 
@@ -159,6 +192,14 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("demo", help="run the whole pipeline end to end and print the summary").set_defaults(func=demo)
     commands.add_parser("summary", help="print the published figures and the deliveries").set_defaults(func=summary)
     commands.add_parser("rollback", help="restore the previous publication").set_defaults(func=rollback)
+    trace = commands.add_parser("lineage", help="trace a published figure to its publication, models and files")
+    trace.add_argument("indicator", help="indicator code, e.g. fp_rate_floating")
+    trace.add_argument("org", help="org code: 310112 or a 9-digit town code")
+    trace.add_argument("period", help="period label: 2026-03, 2026-Q1 or 2026")
+    trace.set_defaults(func=lineage)
+    again = commands.add_parser("rebuild", help="rebuild a past publication from the raw data and compare")
+    again.add_argument("publication_id", type=int)
+    again.set_defaults(func=rebuild)
     gen = commands.add_parser("generate", help="write a synthetic landing folder", add_help=False)
     gen.add_argument("rest", nargs=argparse.REMAINDER)
     gen.set_defaults(func=generate)

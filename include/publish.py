@@ -12,7 +12,7 @@ import logging
 
 import psycopg
 
-from include import warehouse
+from include import audit, warehouse
 
 log = logging.getLogger(__name__)
 
@@ -76,19 +76,17 @@ def content_hashes(conn: psycopg.Connection, schema: str) -> dict[str, str]:
 
 
 def model_lineage(manifest: dict) -> dict[str, list[str]]:
-    """For each mart, every dbt node upstream of it (models, seeds, sources)."""
+    """The dbt graph upstream of the marts, as each node's parents (models, seeds, sources)."""
     parents = manifest["parent_map"]
-    lineage = {}
-    for node_id, node in manifest["nodes"].items():
-        if node.get("resource_type") != "model" or node.get("schema") != CANDIDATE:
-            continue
-        seen, todo = set(), list(parents.get(node_id, []))
-        while todo:
-            parent = todo.pop()
-            if parent not in seen:
-                seen.add(parent)
-                todo += parents.get(parent, [])
-        lineage[node["name"]] = sorted(seen)
+    marts = [node_id for node_id, node in manifest["nodes"].items()
+             if node.get("resource_type") == "model" and node.get("schema") == CANDIDATE]
+    lineage: dict[str, list[str]] = {}
+    todo = list(marts)
+    while todo:
+        node_id = todo.pop()
+        if node_id not in lineage:
+            lineage[node_id] = sorted(p for p in parents.get(node_id, []) if not p.startswith("test."))
+            todo += lineage[node_id]
     return lineage
 
 
@@ -129,6 +127,7 @@ def publish(conn: psycopg.Connection, run_id: str | None = None, quality: dict |
         conn.execute(f"alter schema {CANDIDATE} rename to {PUBLISHED}")
         _grant_readers(conn)
         result = _record(conn, "publish", run_id, quality, build, model_lineage(manifest) if manifest else None)
+        audit.ensure_views(conn)
     log.info("published marts (publication %s): %s", result["publication_id"], result["row_counts"])
     return result
 
@@ -149,5 +148,6 @@ def rollback(conn: psycopg.Connection, run_id: str | None = None) -> dict:
         conn.execute(f"revoke usage on schema {PREVIOUS} from {warehouse.BI_ROLE}")
         _grant_readers(conn)
         result = _record(conn, "rollback", run_id, restored=restored[0] if restored else None)
+        audit.ensure_views(conn)
     log.info("rolled back to the previous publication (publication %s)", result["publication_id"])
     return result

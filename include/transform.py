@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from pathlib import Path
 
-from include import warehouse
+from include import lineage_events, warehouse
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,17 @@ def run_dbt(args: list[str], url: str | None = None, reporting_start: str | None
     return results
 
 
+def run_dbt_with_lineage(args: list[str], url: str, reporting_start: str | None = None,
+                         extra_vars: dict | None = None) -> list[dict]:
+    """run_dbt, then OpenLineage events for the models and seeds it ran, failed ones too
+    (when a transport is configured: see include.lineage_events)."""
+    started = time.time()
+    try:
+        return run_dbt(args, url, reporting_start, extra_vars)
+    finally:
+        lineage_events.emit_dbt_run(DBT_PROJECT_DIR / "target", url, not_before=started)
+
+
 def analyze_loaded_tables(url: str) -> None:
     """Statistics for the tables the loader wrote, so dbt's queries get sensible plans."""
     with warehouse.connect(url, autocommit=True) as conn:
@@ -87,11 +99,14 @@ def build(url: str | None = None, reporting_start: str | None = None, inputs: di
     then every model with its data and unit tests, into the candidate schema. `inputs`
     (from a past publication) repeats that build; by default they are taken now."""
     url = url or warehouse.warehouse_url()
+    with warehouse.connect(url) as conn:  # the ledger's views as this version defines them
+        warehouse.ensure_ingest_schema(conn)
     analyze_loaded_tables(url)
     inputs = inputs or build_inputs(url, reporting_start)
     pinned = {"max_file_id": inputs["max_file_id"], "evaluation_date": inputs["evaluation_date"]}
-    results = run_dbt(["seed", "--full-refresh"], url, inputs["reporting_start"], pinned)
-    results += run_dbt(["build", "--exclude", "resource_type:seed"], url, inputs["reporting_start"], pinned)
+    results = run_dbt_with_lineage(["seed", "--full-refresh"], url, inputs["reporting_start"], pinned)
+    results += run_dbt_with_lineage(["build", "--exclude", "resource_type:seed"], url,
+                                    inputs["reporting_start"], pinned)
     run_results = json.loads((DBT_PROJECT_DIR / "target" / "run_results.json").read_text())
     slowest = sorted(results, key=lambda r: -r["seconds"])[:5]
     return {

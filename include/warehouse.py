@@ -137,11 +137,7 @@ comment on table ingest.file_ledger is
 
 create unique index if not exists file_ledger_name_sha
     on ingest.file_ledger (file_name, sha256);
--- added after the first release; a warehouse created before gets it here
-alter table ingest.file_ledger add column if not exists arrived_at timestamptz;
-
-drop view if exists ingest.file_deliveries;
-create view ingest.file_deliveries as
+create or replace view ingest.file_deliveries as
 with superseded as (
     select
         l.file_id,

@@ -224,3 +224,47 @@ def test_rollback_restores_the_previous_publication(fresh_db, tmp_path, monkeypa
         conn.execute("select count(*) from marts.indicator_values")  # still readable by BI tools
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("select count(*) from marts_previous.indicator_values")
+
+
+def test_audit_trail_traces_a_figure_and_rebuilds_a_past_publication(fresh_db, tmp_path, monkeypatch, airflow_db):
+    from include import audit, cli
+
+    landing_folder(tmp_path)
+    monkeypatch.setenv("WAREHOUSE_URL", fresh_db)
+    monkeypatch.setenv("LANDING_DIR", str(tmp_path))
+    monkeypatch.setenv("REPORTING_START", "2026-01-01")
+    (tmp_path / "wsj_csyxzm_20260228_2.csv").unlink()  # the first publication: before the _2 arrived
+    run_dag("fp_ingest")
+    run_dag("fp_transform")
+    landing_folder(tmp_path)
+    run_dag("fp_ingest")
+    run_dag("fp_transform")
+
+    with psycopg.connect(fresh_db) as conn:
+        first, second = [r[0] for r in conn.execute(
+            "select publication_id from audit.publications order by publication_id")]
+        account = audit.trace(conn, "sex_ratio_at_birth", "310112", "2026-02")
+    assert f"publication {second}" in account and "dbt invocation" in account
+    assert "model.fp_warehouse.int_births" in account and "source.fp_warehouse.wsj.wsj_csyxzm" in account
+    assert "wsj_csyxzm_20260228.csv" in account and "superseded: none of its rows count" in account
+    assert "wsj_csyxzm_20260228_2.csv" in account and "fed: its events count" in account
+    assert "wsj_csyxzm_20260131.csv" in account and "1 × 母亲公民身份号码: not a valid ID number" in account
+
+    # the first publication rebuilt from the kept raw data: the same contents, table by table
+    assert cli.main(["rebuild", str(first)]) == 0
+    with psycopg.connect(fresh_db) as conn:
+        assert set(audit.rebuild_matches(conn, first, "candidate").values()) == {True}
+        assert not all(audit.rebuild_matches(conn, second, "candidate").values())
+
+        # the auditor reads audit and marts, and nothing that holds personal data
+        conn.execute(f"set role {audit.AUDITOR_ROLE}")
+        assert conn.execute("select count(*) from audit.indicator_value_sources").fetchone()[0] > 0
+        assert conn.execute("select count(*) from marts.indicator_values").fetchone()[0] > 0
+        for table in ("ingest.quarantine", "raw.wsj_csyxzm", "staging.stg_wsj__birth_certificates"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(f"select 1 from {table} limit 1")
+            conn.rollback()
+            conn.execute(f"set role {audit.AUDITOR_ROLE}")
+        with pytest.raises(psycopg.errors.RaiseException):  # publications are append-only
+            conn.execute("reset role")
+            conn.execute("update audit.publications set run_id = 'changed'")
