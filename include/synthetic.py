@@ -28,11 +28,12 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 import math
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from functools import cache
 from pathlib import Path
 
@@ -180,14 +181,11 @@ def format_date(d: date, fmt: str):
     return d if fmt == reg.EXCEL else d.strftime(fmt)
 
 
-def parse_date_cell(value, fmt: str) -> date | None:
+def parse_date_cell(value) -> date:
+    """A valid date cell back as a date: an Excel date, YYYY-MM-DD or YYYYMMDD."""
     if isinstance(value, date):
         return value
-    try:
-        text = str(value)
-        return date(int(text[:4]), int(text[-5:-3] if "-" in text else text[4:6]), int(text[-2:]))
-    except ValueError:
-        return None
+    return datetime.strptime(value, reg.ISO if "-" in value else reg.YMD).date()
 
 
 # --------------------------------------------------------------------------- randomness
@@ -238,7 +236,7 @@ def _wrong_check(number: str, rng: np.random.Generator) -> str:
 def _malformed(number: str, rng: np.random.Generator) -> str:
     form = int(rng.integers(3))
     if form == 0:
-        return number[:-1] if len(number) == 18 else number + "12"  # 17 or 17 characters
+        return number[:-1] if len(number) == 18 else number + "12"  # 17 characters
     if form == 1:
         return number[:10] + "A" + number[11:]  # a letter among the digits
     return number + "0"  # one digit too many
@@ -563,10 +561,13 @@ def _marriages(rng, w: World) -> dict[str, np.ndarray]:
     for day, kind in zip(days.tolist(), kinds.tolist(), strict=True):
         year = from_day(day).year
         married = kind != 0
-        age = rng.normal(31 if married else 28, 4)
-        man = pools[True, married].pick(rng, year - int(age + 2))
-        woman = pools[False, married].pick(rng, year - int(age))
-        if NONE in (man, woman) or p["mar_day"][man] >= 0 or p["mar_day"][woman] >= 0:
+        for _ in range(10):  # a few tries: people of the right age may all have married already
+            age = rng.normal(31 if married else 28, 4)
+            man = pools[True, married].pick(rng, year - int(age + 2))
+            woman = pools[False, married].pick(rng, year - int(age))
+            if NONE not in (man, woman) and p["mar_day"][man] < 0 and p["mar_day"][woman] < 0:
+                break
+        else:
             continue
         if kind != 2:  # a reissue changes nothing
             for person in (man, woman):
@@ -672,7 +673,7 @@ def _newborns(rng, w: World, births: dict[str, np.ndarray]) -> dict[str, np.ndar
     return g
 
 
-def _assign_ids(rng, w: World) -> None:
+def _assign_ids(w: World) -> None:
     """Unique sequence numbers within address code and birth date, odd for men, even for
     women, so that every person's ID number is valid and distinct."""
     p = w.p
@@ -706,14 +707,15 @@ def build_world(preset: Preset, start: date, months: int, seed: int,
     floating, regs = _floating(rng, w, len(registered["kind"]))
     floating = _compact(floating)
     w.flo = _compact(_concat([regs, _registered_elsewhere(rng, w, registered)]))
-    externals = _external_mothers(rng, w, max(10, round(preset.births_per_year * 3.4 * 0.05)))
+    years = (w.sim_end - w.sim_start) / 365.25
+    externals = _external_mothers(rng, w, 10 + math.ceil(preset.births_per_year * years * 0.04))
     w.p = _compact(_concat([registered, floating, externals]))
     say("marriages and births")
     w.tables["mzj_hydj"] = _marriages(_rng(seed, "mzj_hydj"), w)
     births = _births(_rng(seed, "births"), w)
     w.tables["wsj_csyxzm"] = births = _compact(births)
     w.p = _compact(_concat([w.p, _newborns(rng, w, births)]))
-    _assign_ids(rng, w)
+    _assign_ids(w)
     say("services")
     for code, build in EVENT_BUILDERS.items():
         w.tables[code] = _compact(_sorted_by_day(build(_rng(seed, code), w)))
@@ -1312,11 +1314,18 @@ def _select_gsj_lgqy(w: World, as_of: int) -> np.ndarray:
 
 
 ROWS: dict[str, Callable[[World, np.ndarray, int], dict]] = {
-    code: globals()[f"_rows_{code}"] for code in reg.SOURCES_BY_CODE
+    "gaj_hjrk": _rows_gaj_hjrk, "rkb_ldrk": _rows_rkb_ldrk, "wsj_csyxzm": _rows_wsj_csyxzm,
+    "wsj_yqjc": _rows_wsj_yqjc, "wsj_hqjc": _rows_wsj_hqjc, "wsj_xsesc": _rows_wsj_xsesc,
+    "mzj_hydj": _rows_mzj_hydj, "jsw_ylfn": _rows_jsw_ylfn, "jsw_hyzm": _rows_jsw_hyzm,
+    "jsw_sydj": _rows_jsw_sydj, "jsw_yjd": _rows_jsw_yjd, "jsw_fwz": _rows_jsw_fwz,
+    "jyj_zjpx": _rows_jyj_zjpx, "gsj_lgqy": _rows_gsj_lgqy,
 }
 SNAPSHOT_SELECT: dict[str, Callable[[World, int], np.ndarray]] = {
-    code: globals()[f"_select_{code}"] for code, s in reg.SOURCES_BY_CODE.items() if s.kind == "snapshot"
+    "gaj_hjrk": _select_gaj_hjrk, "rkb_ldrk": _select_rkb_ldrk,
+    "jsw_ylfn": _select_jsw_ylfn, "gsj_lgqy": _select_gsj_lgqy,
 }
+assert set(ROWS) == set(reg.SOURCES_BY_CODE), "a source without a renderer"
+assert set(SNAPSHOT_SELECT) == {c for c, s in reg.SOURCES_BY_CODE.items() if s.kind == "snapshot"}
 
 
 def _select_events(w: World, code: str, as_of: int, since: int | None) -> np.ndarray:
@@ -1503,7 +1512,7 @@ def _optional_id(r: _Row) -> None:
 
 def _birth_mismatch(r: _Row) -> None:
     col = r.src.column(r.pick(lambda c: c.birth_date_column is not None).birth_date_column)
-    born = parse_date_cell(r.get(col.name), col.date_format)
+    born = parse_date_cell(r.get(col.name))
     shift = int(r.rng.integers(1, 400)) * (1 if r.rng.random() < 0.5 else -1)
     r.set(col.name, format_date(born + timedelta(days=shift), col.date_format))
 
@@ -1578,7 +1587,7 @@ def _correct(src: reg.Source, r: _Row) -> None:
     if col.kind == reg.ENUM:
         r.set(col.name, next(v for v in col.values if v != value))
     elif col.kind == reg.DATE:
-        when = parse_date_cell(value, col.date_format)
+        when = parse_date_cell(value)
         r.set(col.name, format_date(when + timedelta(days=int(r.rng.integers(1, 60))), col.date_format))
     elif col.kind == reg.TEXT:
         r.set(col.name, value + "（更正）")
@@ -1636,9 +1645,8 @@ def _layout(src: reg.Source, variant: str, rng) -> Layout:
         cols = [cols[i] for i in rng.permutation(len(cols))]
     if variant == "extra_column":
         cols.insert(int(rng.integers(1, len(cols))), EXTRA)
-    if variant == "missing_header":
-        cols.remove(next(c.name for c in src.columns if c.required and c.name not in src.key[:1]
-                         and c.kind == reg.DATE))
+    if variant == "missing_header":  # a bad file: the first required date column is left out
+        cols.remove(next(c.name for c in src.columns if c.required and c.kind == reg.DATE))
     headers = [EXTRA_HEADER if c == EXTRA else src.column(c).header for c in cols]
     if variant == "padded_headers":  # white space around headers is trimmed, not reported
         headers = [f" {h}  " if i % 2 else h for i, h in enumerate(headers)]
@@ -1655,7 +1663,7 @@ class _Sink:
             self.book = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_numbers": False,
                                                         "strings_to_formulas": False, "strings_to_urls": False})
             # A fixed creation time keeps the file byte-identical between runs.
-            self.book.set_properties({"created": datetime_of(created)})
+            self.book.set_properties({"created": datetime(created.year, created.month, created.day)})
             self.sheet = self.book.add_worksheet()
             self.date_format = self.book.add_format({"num_format": "yyyy-mm-dd"})
             self.row = 0
@@ -1705,19 +1713,13 @@ def _csv_text(columns: list[list], eol: str) -> str:
     return buffer.getvalue()
 
 
-def datetime_of(d: date):
-    from datetime import datetime
-
-    return datetime(d.year, d.month, d.day)
-
-
 def _new_entry(d: Delivery, layout: Layout) -> dict:
     return {
         "source": d.code, "as_of": d.as_of.isoformat() if d.role != "bad_name" else None, "delivery": d.n,
         "role": d.role, "rows": 0, "bad_rows": {}, "duplicates": 0, "warnings": {}, "defects": {},
         "redelivered": 0, "corrected": 0, "text_dates": 0,
         "headers": layout.headers, "extra_headers": [EXTRA_HEADER] if EXTRA in layout.columns else [],
-        "missing_headers": [d.src.column(c.name).header for c in d.src.columns if c.name not in layout.columns],
+        "missing_headers": [c.header for c in d.src.columns if c.name not in layout.columns],
         "superseded_by": None, "supersedes": None,
     }
 
@@ -1731,7 +1733,7 @@ class _Run:
     say: Callable[[str], None]
 
 
-def _chunks(run: _Run, d: Delivery, rng) -> Iterator[dict[str, list]]:
+def _chunks(run: _Run, d: Delivery) -> Iterator[dict[str, list]]:
     """The file's rows as cells, in chunks: snapshot state or the period's events."""
     w, src = run.world, d.src
     as_of = day_no(d.as_of)
@@ -1788,30 +1790,37 @@ def _write(run: _Run, d: Delivery) -> dict:
     sink = _Sink(path, src, layout.headers, d.as_of)
     xlsx = src.file_format == "xlsx"
     base_rows = 0
-    for chunk in _chunks(run, d, rng):
+    for chunk in _chunks(run, d):
         n = _length(chunk)
         base_rows += n
+        _extra_column(chunk, layout, rng)
         if d.role == "superseding":  # the corrected second delivery
-            for i in np.flatnonzero(rng.random(n) < 0.03).tolist() or [0] * bool(n):
+            picked = np.flatnonzero(rng.random(n) < 0.03).tolist() or ([0] if n else [])
+            for i in picked:
                 _correct(src, _Row(src, chunk, i, d.as_of, rng, xlsx))
                 entry["corrected"] += 1
         if xlsx and d.role == "regular":
             _text_dates(src, chunk, rng, entry)
         if d.role == "regular" and run.injector.rate > 0:
             run.injector.inject(src, chunk, d.as_of, entry, rng, xlsx)
-        _emit(sink, chunk, layout, rng, entry)
+        _emit(sink, chunk, layout, entry)
     again = _redeliveries(run, d, base_rows, entry)
     if again:
-        _emit(sink, again, layout, rng, entry)
+        _extra_column(again, layout, rng)
+        _emit(sink, again, layout, entry)
     sink.close()
     run.say(f"{d.name}: {entry['rows']:,} rows")
     return entry
 
 
-def _emit(sink: _Sink, chunk: dict[str, list], layout: Layout, rng, entry: dict) -> None:
-    n = _length(chunk)
+def _extra_column(chunk: dict[str, list], layout: Layout, rng) -> None:
+    """Values of the unknown extra column, before defects: a duplicate repeats them too."""
     if EXTRA in layout.columns:
-        chunk[EXTRA] = [EXTRA_NOTES[i] for i in rng.integers(0, len(EXTRA_NOTES), n).tolist()]
+        chunk[EXTRA] = [EXTRA_NOTES[i] for i in rng.integers(0, len(EXTRA_NOTES), _length(chunk)).tolist()]
+
+
+def _emit(sink: _Sink, chunk: dict[str, list], layout: Layout, entry: dict) -> None:
+    n = _length(chunk)
     for warning in chunk.get("_warning") or []:
         if warning:
             entry["warnings"][warning] = entry["warnings"].get(warning, 0) + 1
@@ -1823,14 +1832,14 @@ def _emit(sink: _Sink, chunk: dict[str, list], layout: Layout, rng, entry: dict)
 
 
 def _truncate(path: Path) -> int:
-    """Cut the file in the middle of a data row (no final line end); returns whole rows kept."""
-    data = path.read_bytes()
-    starts = [0] + [i + 1 for i in range(len(data)) if data[i] == 0x0A][:-1]
-    line = max(1, int(len(starts) * 0.6))
-    row_start = starts[min(line, len(starts) - 1)]
-    commas = [i for i in range(row_start, len(data)) if data[i] == 0x2C][:3]
-    path.write_bytes(data[: commas[-1] + 2])
-    return min(line, len(starts) - 1) - 1
+    """Cut a (LF) CSV file inside a data row, after its third field, as an interrupted
+    transfer would; returns the whole data rows kept."""
+    lines = path.read_bytes().split(b"\n")
+    keep = min(max(2, int(len(lines) * 0.6)), len(lines) - 2)  # header + whole rows
+    fields = lines[keep].split(b",")
+    cut = b",".join(fields[:3]) + b"," + fields[3][:2]
+    path.write_bytes(b"\n".join(lines[:keep] + [cut]))
+    return keep - 1
 
 
 def _garble(path: Path) -> None:
@@ -1886,9 +1895,14 @@ def _layouts(plan: list[Delivery], seed: int) -> dict[str, str]:
     """Contract-conformant variations: a few files with shuffled columns, one with an
     unknown extra column, one with white space around its headers."""
     rng = _rng(seed, "layouts")
-    chosen = rng.choice(len(plan), size=min(5, len(plan)), replace=False).tolist()
-    variants = ["extra_column", "padded_headers", "shuffled", "shuffled", "shuffled"]
-    return {plan[i].name: v for i, v in zip(chosen, variants)}
+    # The extra column goes to a big snapshot file, where it meets every kind of defect.
+    big = [d.name for d in plan if d.src.kind == "snapshot" and d.src.cadence == "monthly"]
+    layouts = {str(rng.choice(big)): "extra_column"}
+    others = [d.name for d in plan if d.name not in layouts]
+    for name, variant in zip(rng.choice(others, size=min(4, len(others)), replace=False).tolist(),
+                             ["padded_headers", "shuffled", "shuffled", "shuffled"]):
+        layouts[name] = variant
+    return layouts
 
 
 def generate(landing_dir: Path, *, preset: str = "demo", start: date = date(2026, 1, 1), months: int = 6,
@@ -1918,18 +1932,16 @@ def generate(landing_dir: Path, *, preset: str = "demo", start: date = date(2026
         extra, bad = _bad_files(run)
         for d in extra:
             entry = _write(run, d)
-            path = landing / d.name
             if d.role == "superseding":
                 first = Delivery(d.code, d.as_of, d.since).name
                 files[first]["superseded_by"], entry["supersedes"] = d.name, first
                 files[d.name] = entry
-                continue
-            if d.role == "truncated":
-                bad[d.name]["rows"] = _truncate(path)
+            elif d.role == "truncated":
+                bad[d.name]["rows"] = _truncate(landing / d.name)
             else:
                 bad[d.name]["rows"] = entry["rows"]
-            if d.role == "undecodable":
-                _garble(path)
+                if d.role == "undecodable":
+                    _garble(landing / d.name)
     return _report(w, preset, start, months, seed, defect_rate, files, bad)
 
 
@@ -1970,11 +1982,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=20261128, help="random seed; same seed, same bytes")
     parser.add_argument("--defect-rate", type=float, default=0.01,
                         help="share of rows damaged (default 0.01); 0 writes no bad rows and no bad files")
+    parser.add_argument("--report", type=Path, help="also write the report (what was written and "
+                        "injected, per file) as JSON here; keep it outside the landing folder")
     parser.add_argument("--quiet", action="store_true", help="do not print progress")
     args = parser.parse_args(argv)
     report = generate(args.landing_dir, preset=args.preset, start=args.start, months=args.months,
                       seed=args.seed, defect_rate=args.defect_rate,
                       progress=None if args.quiet else lambda m: print(m, flush=True))
+    if args.report:
+        args.report.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
     t = report["totals"]
     print(f"{t['files']} files, {t['rows']:,} rows, {t['bad_rows']:,} bad rows, {t['duplicates']:,} duplicates, "
           f"{t['warnings']:,} row warnings, {len(report['bad_files'])} bad files in {args.landing_dir}")
