@@ -18,7 +18,7 @@ from datetime import datetime
 from airflow.sdk import dag, get_current_context, task
 
 from common.assets import RAW_TABLE_ASSETS
-from include import pipeline
+from include import lineage_events, pipeline
 
 
 @dag(
@@ -42,7 +42,10 @@ def fp_ingest():
 
     @task(map_index_template="{{ task.op_kwargs['path'].rsplit('/', 1)[-1] }}")
     def load_file(path: str) -> dict:
-        return pipeline.load_landed_file(path, run_id=get_current_context()["run_id"])
+        result = pipeline.load_landed_file(path, run_id=get_current_context()["run_id"])
+        # what this file fed (its raw table, the ledger, the quarantine), for OpenLineage
+        lineage_events.declare_load(path, result)
+        return result
 
     @task(outlets=RAW_TABLE_ASSETS)
     def summarize_loads(results: list[dict]) -> dict:

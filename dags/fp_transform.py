@@ -16,7 +16,7 @@ from datetime import datetime
 from airflow.sdk import AssetAny, dag, get_current_context, task
 
 from common.assets import RAW_TABLE_ASSETS
-from include import pipeline
+from include import lineage_events, pipeline
 
 
 @dag(
@@ -40,7 +40,10 @@ def fp_transform():
 
     @task
     def publish(quality_result: dict, build: dict) -> dict:
-        return pipeline.publish_marts(get_current_context()["run_id"], quality_result, build)
+        result = pipeline.publish_marts(get_current_context()["run_id"], quality_result, build)
+        # candidate.<table> in, marts.<table> out: the lineage graph reaches the published marts
+        lineage_events.declare_publication(result)
+        return result
 
     @task
     def report() -> str:

@@ -26,7 +26,8 @@ AIRFLOW_SERVICES = {
     "airflow-dag-processor",
     "airflow-triggerer",
 }
-EXPECTED_SERVICES = {"warehouse", "airflow-metadata"} | AIRFLOW_SERVICES
+MARQUEZ_SERVICES = {"marquez-db", "marquez", "marquez-web"}
+EXPECTED_SERVICES = {"warehouse", "airflow-metadata"} | AIRFLOW_SERVICES | MARQUEZ_SERVICES
 
 PROJECT_MOUNTS = {
     "./dags": "/opt/airflow/dags",
@@ -120,7 +121,7 @@ def test_every_long_running_service_has_a_healthcheck(services):
 
 
 def test_postgres_healthchecks_use_pg_isready(services):
-    for name in ("warehouse", "airflow-metadata"):
+    for name in ("warehouse", "airflow-metadata", "marquez-db"):
         assert "pg_isready" in " ".join(services[name]["healthcheck"]["test"]), name
 
 
@@ -164,7 +165,7 @@ def test_images_are_pinned_never_latest(services):
 
 
 def test_postgres_images_are_an_exact_16_x_tag(services):
-    for name in ("warehouse", "airflow-metadata"):
+    for name in ("warehouse", "airflow-metadata", "marquez-db"):
         image = services[name]["image"]
         assert re.fullmatch(r"postgres:16\.\d+(-[a-z]+)?", image), f"{name}: {image}"
 
@@ -269,3 +270,39 @@ def test_env_example_holds_only_placeholder_secrets():
         key, sep, value = line.partition("=")
         if sep and not line.startswith("#") and SECRET_KEY.search(key):
             assert value.startswith("change-me"), f".env.example: {key} looks like a real secret"
+
+
+def test_marquez_api_and_web_are_one_exact_version(services):
+    api, web = services["marquez"]["image"], services["marquez-web"]["image"]
+    version = re.fullmatch(r"marquezproject/marquez:(\d+\.\d+\.\d+)", api)
+    assert version, api
+    assert web == f"marquezproject/marquez-web:{version.group(1)}", web
+
+
+def test_marquez_waits_for_its_database_and_checks_its_admin_port(services):
+    marquez = services["marquez"]
+    assert marquez["depends_on"]["marquez-db"]["condition"] == "service_healthy"
+    assert services["marquez-web"]["depends_on"]["marquez"]["condition"] == "service_healthy"
+    assert "http://localhost:5001/healthcheck" in " ".join(marquez["healthcheck"]["test"])
+    env = _environment(marquez)
+    assert env["POSTGRES_HOST"] == "marquez-db"
+    db_env = _environment(services["marquez-db"])
+    assert (env["POSTGRES_DB"], env["POSTGRES_USER"]) == (db_env["POSTGRES_DB"], db_env["POSTGRES_USER"])
+    assert env["POSTGRES_PASSWORD"] == db_env["POSTGRES_PASSWORD"]
+    assert _volume_pairs(services["marquez-db"])["/var/lib/postgresql/data"] == "marquez-db-data"
+
+
+def test_marquez_ports_default_to_loopback(services):
+    for name, port in (("marquez", "5000"), ("marquez-web", "3000")):
+        published = [str(p) for p in services[name].get("ports", [])]
+        assert published and all(p.startswith("${MARQUEZ_BIND:-127.0.0.1}:") and p.endswith(f":{port}")
+                                 for p in published), (name, published)
+
+
+def test_airflow_sends_lineage_to_marquez(services):
+    for name in AIRFLOW_SERVICES:
+        env = _environment(services[name])
+        assert env["OPENLINEAGE_URL"] == "http://marquez:5000", name
+        assert env["OPENLINEAGE_NAMESPACE"].startswith("${OPENLINEAGE_NAMESPACE:-"), name
+    for name in AIRFLOW_SERVICES - {"airflow-init"}:
+        assert services[name]["depends_on"]["marquez"]["condition"] == "service_healthy", name
