@@ -6,7 +6,10 @@ marts (schema `candidate`: seeds, staging, intermediate, marts, with data and un
 tests); the Great Expectations checkpoint `candidate_marts_checkpoint` checks them; only
 if it passes does `publish` swap them into `marts`, the schema BI tools read, in one
 transaction (the previous publication is kept as `marts_previous`). A failing check
-fails the run and leaves the published marts as they were.
+fails the run and leaves the published marts as they were. Last, `send_alerts` tells the
+lead units and the commission (email, chat robot, `alerts.sent_alerts`) about blocked or
+warned checks, missed targets, high sex ratios and late or missing extracts; it runs
+even when the gate blocked publication.
 """
 
 from __future__ import annotations
@@ -36,7 +39,9 @@ def fp_transform():
 
     @task
     def quality_gate() -> dict:
-        return pipeline.check_candidate_marts(run_id=get_current_context()["run_id"])
+        context = get_current_context()
+        return pipeline.check_candidate_marts(
+            context["run_id"], keep_result=lambda summary: context["ti"].xcom_push(key="quality", value=summary))
 
     @task
     def publish(quality_result: dict, build: dict) -> dict:
@@ -49,10 +54,18 @@ def fp_transform():
     def report() -> str:
         return pipeline.report()
 
+    @task(trigger_rule="all_done")
+    def send_alerts() -> dict:
+        """Runs whatever happened before it: a blocked gate is exactly what must be told."""
+        context = get_current_context()
+        return pipeline.send_alerts(context["run_id"], context["ti"].xcom_pull(task_ids="quality_gate", key="quality"))
+
     built = build_candidate_marts()
     checked = quality_gate()
     built >> checked
-    publish(checked, built) >> report()
+    published = publish(checked, built)
+    published >> report()
+    published >> send_alerts()
 
 
 dag = fp_transform()

@@ -10,6 +10,7 @@
 
 Environment: WAREHOUSE_URL (else `demo` starts an embedded PostgreSQL under .warehouse/),
 LANDING_DIR (else `demo` generates one under .demo/), REPORTING_START (a date),
+FPWH_SMTP_URL or Airflow connection fp_smtp (else `demo` files alerts in .demo/outbox/),
 FPWH_PSEUDONYM_KEY or FPWH_PSEUDONYM_KEY_FILE (else `demo` creates .secrets/pseudonym.key).
 """
 
@@ -29,6 +30,7 @@ from include import warehouse
 ROOT = warehouse.PROJECT_ROOT
 DEMO_LANDING = ROOT / ".demo" / "landing"
 DEMO_KEY_FILE = ROOT / ".secrets" / "pseudonym.key"
+DEMO_OUTBOX = ROOT / ".demo" / "outbox"
 DEMO_DATABASE = "fpwh"
 DEMO_START = date(2026, 1, 1)
 DEMO_MONTHS = 6
@@ -120,12 +122,22 @@ def _demo_key() -> None:
     _say(f"pseudonymization key: {DEMO_KEY_FILE.relative_to(ROOT)} ({'existing' if existed else 'created now; outside git'})")
 
 
+def _demo_mail() -> None:
+    from include import alerts, outbox
+
+    if os.environ.get(alerts.SMTP_URL_ENV) or os.environ.get("AIRFLOW_CONN_FP_SMTP"):
+        return
+    outbox.start(DEMO_OUTBOX)
+    _say(f"alerts: no mail server configured, so they are filed in {DEMO_OUTBOX.relative_to(ROOT)}/ by a local SMTP outbox")
+
+
 def demo(_args: argparse.Namespace) -> int:
     started = time.monotonic()
     _airflow_environment()
     _demo_warehouse()
     _demo_landing()
     _demo_key()
+    _demo_mail()
     _say("preparing Airflow's metadata database")
     migrate_airflow_db()
     for dag_id in ("fp_ingest", "fp_transform"):

@@ -13,7 +13,7 @@ import logging
 import os
 from pathlib import Path
 
-from include import landing, loader, publish, pseudonym, quality, summary, transform, warehouse
+from include import alerts, landing, loader, publish, pseudonym, quality, summary, transform, warehouse
 
 log = logging.getLogger(__name__)
 
@@ -66,14 +66,28 @@ def build_candidate_marts() -> dict:
     return transform.build(reporting_start=reporting_start())
 
 
-def check_candidate_marts(run_id: str | None = None) -> dict:
-    return quality.run_quality_gate(warehouse.warehouse_url(), run_id)
+def check_candidate_marts(run_id: str | None = None, keep_result=None) -> dict:
+    """Run the gate; `keep_result(summary)` receives the outcome whether it passed or not
+    (the alert task needs the failures of a blocked run too)."""
+    try:
+        result = quality.run_quality_gate(warehouse.warehouse_url(), run_id)
+    except quality.QualityGateFailed as failure:
+        if keep_result is not None and failure.summary is not None:
+            keep_result(failure.summary)
+        raise
+    if keep_result is not None:
+        keep_result(result)
+    return result
 
 
 def publish_marts(run_id: str | None = None, quality_result: dict | None = None, build: dict | None = None) -> dict:
     manifest = json.loads((transform.DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
     with warehouse.connect() as conn:
         return publish.publish(conn, run_id, quality_result, build, manifest)
+
+
+def send_alerts(run_id: str | None = None, quality_result: dict | None = None) -> dict:
+    return alerts.run_alerts(run_id, quality_result)
 
 
 def report() -> str:

@@ -23,7 +23,16 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ["FPWH_PSEUDONYM_KEY"] = "test-only-pseudonymization-key"
 sys.path.insert(0, str(ROOT / "dags"))
 
-from include import warehouse  # noqa: E402
+from include import outbox, warehouse  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def alert_outbox(tmp_path_factory):
+    """Alerts of the DAG runs go to a real local SMTP server that files them."""
+    folder = tmp_path_factory.mktemp("outbox")
+    controller = outbox.start(folder)
+    yield folder
+    controller.stop()
 
 
 @pytest.fixture(scope="session")
