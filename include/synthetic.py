@@ -30,18 +30,22 @@ import csv
 import io
 import json
 import math
+import os
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cache
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import xlsxwriter
 
 from include import registry as reg
 from include.idnumber import check_character, make
+
+ARRIVAL_ZONE = ZoneInfo("Asia/Shanghai")  # files land during the district's office hours
 
 # --------------------------------------------------------------------------- presets
 
@@ -1942,7 +1946,33 @@ def generate(landing_dir: Path, *, preset: str = "demo", start: date = date(2026
                 bad[d.name]["rows"] = entry["rows"]
                 if d.role == "undecodable":
                     _garble(landing / d.name)
-    return _report(w, preset, start, months, seed, defect_rate, files, bad)
+    late = _set_arrival_times(landing, [*files, *bad], seed)
+    report = _report(w, preset, start, months, seed, defect_rate, files, bad)
+    report["late_files"] = late
+    return report
+
+
+def _set_arrival_times(landing: Path, names: list[str], seed: int) -> list[str]:
+    """Give each file the time it 'landed' (its modification time, which the loader records):
+    within its deadline after the as-of date mostly, a few days late now and then, so that
+    timeliness has something to report. Returns the late ones."""
+    rng = np.random.default_rng(seed + 7)
+    late = []
+    for name in sorted(names):
+        parts = name.split(".")[0].split("_")
+        try:
+            as_of = date(int(parts[2][:4]), int(parts[2][4:6]), int(parts[2][6:8]))
+            deadline = reg.source(f"{parts[0]}_{parts[1]}").deadline_days
+        except (IndexError, KeyError, ValueError):  # a deliberately bad name: lands the day after the start
+            as_of, deadline = date.fromisoformat("2026-01-02"), 5
+        days = int(rng.integers(1, deadline + 1))
+        if rng.random() < 0.08:
+            days = deadline + int(rng.integers(1, 13))
+            late.append(name)
+        landed = datetime(as_of.year, as_of.month, as_of.day, 9, tzinfo=ARRIVAL_ZONE) + timedelta(
+            days=days, minutes=int(rng.integers(0, 8 * 60)))
+        os.utime(landing / name, (landed.timestamp(), landed.timestamp()))
+    return late
 
 
 def _report(w, preset, start, months, seed, defect_rate, files, bad) -> dict:

@@ -5,15 +5,8 @@
 -- is covered by the first valid delivery (loaded or later superseded) whose as-of date
 -- lies in it; its arrival is the file's landing time (its load, where that is unknown). Without one, the period is missing
 -- once its due date has passed (evaluated on the run's date, or var evaluation_date).
-{%- set schedules = [] %}
-{%- for node in graph.sources.values() if node.source_name != 'ingest' %}
-    {%- do schedules.append((node.name, node.meta.cadence, node.meta.deadline_days)) %}
-{%- endfor %}
-with schedule (source_code, cadence, deadline_days) as (
-    values
-    {%- for code, cadence, days in schedules | sort %}
-        ('{{ code }}', '{{ cadence }}', {{ days }}){{ ',' if not loop.last }}
-    {%- endfor %}
+with schedule as (
+    select * from {{ ref('int_source_schedules') }}
 ),
 horizon as (
     select max(newest_as_of_date) as newest_as_of_date

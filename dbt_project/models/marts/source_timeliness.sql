@@ -11,9 +11,4 @@ select
     timeliness.status,
     timeliness.days_late
 from {{ ref('int_source_timeliness') }} as timeliness
-left join (
-    values
-    {%- for node in graph.sources.values() if node.source_name != 'ingest' %}
-        ('{{ node.name }}', '{{ node.meta.unit_zh }}'){{ ',' if not loop.last }}
-    {%- endfor %}
-) as catalog_units (source_code, unit_zh) using (source_code)
+left join {{ ref('int_source_schedules') }} as catalog_units using (source_code)
