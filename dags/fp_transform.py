@@ -5,8 +5,9 @@ Runs when any raw table (Asset) changes: `dbt build` turns the raw tables into c
 marts (schema `candidate`: seeds, staging, intermediate, marts, with data and unit
 tests); the Great Expectations checkpoint `candidate_marts_checkpoint` checks them; only
 if it passes does `publish` swap them into `marts`, the schema BI tools read, in one
-transaction (the previous publication is kept as `marts_previous`). A failing check
-fails the run and leaves the published marts as they were. Last, `send_alerts` tells the
+transaction (the previous publication is kept as `marts_previous`). A check failing at
+its block level (thresholds: seed `ref_quality_thresholds`) fails the run and leaves the
+published marts as they were; one failing at its warn level publishes and alerts. Last, `send_alerts` tells the
 lead units and the commission (email, chat robot, `alerts.sent_alerts`) about blocked or
 warned checks, missed targets, high sex ratios and late or missing extracts; it runs
 even when the gate blocked publication.

@@ -265,11 +265,18 @@ def _target_text(direction: str | None, target: float | None, percent: bool) -> 
 # quality ---------------------------------------------------------------------------
 
 
+# Timeliness checks of the gate: the late and missing extracts are alerted one by one from
+# marts.source_timeliness already, with their unit and days; a second alert would repeat them.
+TIMELINESS_CHECKS = frozenset({"late_days", "missing_periods"})
+
+
 def _quality_alerts(quality: dict, catalog: dict, orgs: dict, footer: list[str], run_id) -> list[Alert]:
     alerts = []
     levels = (("block", quality.get("failed") or []), ("warn", quality.get("warned") or []))
     for level, entries in levels:
         for entry in entries:
+            if level == "warn" and entry.get("check") in TIMELINESS_CHECKS:
+                continue
             alerts.append(_quality_alert(level, entry, catalog, orgs, footer, run_id))
     return alerts
 
