@@ -81,6 +81,7 @@ def check_candidate_marts(run_id: str | None = None, keep_result=None) -> dict:
 
 
 def publish_marts(run_id: str | None = None, quality_result: dict | None = None, build: dict | None = None) -> dict:
+    transform.generate_docs(inputs=(build or {}).get("inputs"))
     manifest = json.loads((transform.DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
     with warehouse.connect() as conn:
         return publish.publish(conn, run_id, quality_result, build, manifest)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -115,3 +116,25 @@ def build(url: str | None = None, reporting_start: str | None = None, inputs: di
         "nodes": len(results),
         "slowest": [f"{r['node']} {r['seconds']}s" for r in slowest],
     }
+
+
+DOCS_DIR = warehouse.PROJECT_ROOT / ".docs"
+
+
+def generate_docs(url: str | None = None, inputs: dict | None = None) -> Path | None:
+    """dbt's documentation with its lineage graph, as one static page (.docs/index.html).
+    Run on the candidate about to be published, so the page describes what BI tools read.
+    Documentation is not a gate: a failure is logged and publication goes on."""
+    url = url or warehouse.warehouse_url()
+    inputs = inputs or {}
+    pinned = {k: inputs[k] for k in ("max_file_id", "evaluation_date") if k in inputs}
+    try:
+        run_dbt(["docs", "generate", "--static"], url, inputs.get("reporting_start"), pinned)
+    except DbtFailed as exc:
+        log.warning("dbt docs were not generated: %s", exc)
+        return None
+    DOCS_DIR.mkdir(exist_ok=True)
+    page = DOCS_DIR / "index.html"
+    shutil.copyfile(DBT_PROJECT_DIR / "target" / "static_index.html", page)
+    log.info("dbt docs: %s", page)
+    return page
