@@ -15,7 +15,6 @@ import datetime as dt
 import email
 import email.policy
 import json
-import math
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,12 +25,12 @@ from aiosmtpd.controller import Controller
 
 from include import alerts, registry
 from include.warehouse import PROJECT_ROOT
+from tests.oracle import wilson_ratio
 
 pytestmark = pytest.mark.integration
 
 SEED = PROJECT_ROOT / "dbt_project" / "seeds" / "ref_alert_recipients.csv"
 CATALOG_SEED = PROJECT_ROOT / "dbt_project" / "seeds" / "ref_indicator_catalog.csv"
-Z = 1.959963984540054
 RUN_ID = "manual__2026-03-10T08:00:00+00:00"
 DOCS = "file:///srv/fpwh/expectations/gx/uncommitted/data_docs/local_site/index.html"
 TODAY = dt.date(2026, 3, 10)
@@ -90,13 +89,6 @@ CATALOG = {  # code: (name_zh, name_en, unit, target, direction, lead)
 Q1 = ("quarter", dt.date(2026, 1, 1), dt.date(2026, 3, 31), "2026-Q1")
 Q4 = ("quarter", dt.date(2025, 10, 1), dt.date(2025, 12, 31), "2025-Q4")
 
-
-def wilson_ratio(males: int, females: int) -> tuple[float, float]:
-    n = males + females
-    p = males / n
-    centre = (p + Z * Z / (2 * n)) / (1 + Z * Z / n)
-    half = Z * math.sqrt(p * (1 - p) / n + Z * Z / (4 * n * n)) / (1 + Z * Z / n)
-    return tuple(100 * q / (1 - q) for q in (centre - half, centre + half))
 
 
 def value_rows() -> list[tuple]:

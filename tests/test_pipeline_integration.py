@@ -5,7 +5,6 @@ published figures are checked against numbers worked out by hand below."""
 from __future__ import annotations
 
 import importlib
-import math
 import subprocess
 import sys
 from datetime import date
@@ -16,6 +15,7 @@ import pytest
 
 from include import idnumber, warehouse
 from tests.test_loader import BIRTH_HEADER, birth, write_csv
+from tests.oracle import wilson_ratio
 
 pytestmark = pytest.mark.integration
 
@@ -68,6 +68,22 @@ def run_dag(dag_id: str) -> None:
     assert dag_run.state == "success", f"{dag_id} ended {dag_run.state}"
 
 
+def run_pipeline() -> None:
+    run_dag("fp_ingest")
+    run_dag("fp_transform")
+
+
+@pytest.fixture
+def warehouse_on_landing(fresh_db, tmp_path, monkeypatch, airflow_db):
+    """A fresh warehouse and the hand-written landing folder, named in the environment as
+    the DAGs read it. Yields (warehouse URL, landing folder)."""
+    landing_folder(tmp_path)
+    monkeypatch.setenv("WAREHOUSE_URL", fresh_db)
+    monkeypatch.setenv("LANDING_DIR", str(tmp_path))
+    monkeypatch.setenv("REPORTING_START", "2026-01-01")
+    return fresh_db, tmp_path
+
+
 def published(conn) -> dict[tuple, tuple]:
     rows = conn.execute(
         "select indicator_code, org_code, period_label, numerator, denominator, value, target_met, is_partial, "
@@ -75,25 +91,10 @@ def published(conn) -> dict[tuple, tuple]:
     return {r[:3]: r[3:] for r in rows}
 
 
-def wilson_ratio(m: int, f: int) -> tuple[float, float]:
-    """Independent Wilson interval of the male share, on the ratio scale."""
-    z = 1.959963984540054
-    n = m + f
-    p = m / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    low, high = max(centre - half, 0.0), centre + half
-    return 100 * low / (1 - low), 100 * high / (1 - high)
 
-
-def test_pipeline_publishes_the_hand_computed_figures(fresh_db, tmp_path, monkeypatch, airflow_db):
-    landing_folder(tmp_path)
-    monkeypatch.setenv("WAREHOUSE_URL", fresh_db)
-    monkeypatch.setenv("LANDING_DIR", str(tmp_path))
-    monkeypatch.setenv("REPORTING_START", "2026-01-01")
-
-    run_dag("fp_ingest")
-    run_dag("fp_transform")
+def test_pipeline_publishes_the_hand_computed_figures(warehouse_on_landing):
+    fresh_db, _ = warehouse_on_landing
+    run_pipeline()
 
     with psycopg.connect(fresh_db) as conn:
         values = published(conn)
@@ -145,8 +146,7 @@ def test_pipeline_publishes_the_hand_computed_figures(fresh_db, tmp_path, monkey
         conn.rollback()
 
     # a second run over the same landing folder loads nothing and publishes the same figures
-    run_dag("fp_ingest")
-    run_dag("fp_transform")
+    run_pipeline()
     with psycopg.connect(fresh_db) as conn:
         assert conn.execute("select count(*) from ingest.file_ledger").fetchone()[0] == 5
         assert published(conn) == values
@@ -161,15 +161,12 @@ def marts_fingerprint(conn) -> str:
     return f"{tables}:{parts}"
 
 
-def test_a_failing_quality_gate_stops_publication_and_keeps_the_marts(fresh_db, tmp_path, monkeypatch, airflow_db):
+def test_a_failing_quality_gate_stops_publication_and_keeps_the_marts(warehouse_on_landing, monkeypatch,
+                                                                      alert_outbox):
     from include import pipeline, transform
 
-    landing_folder(tmp_path)
-    monkeypatch.setenv("WAREHOUSE_URL", fresh_db)
-    monkeypatch.setenv("LANDING_DIR", str(tmp_path))
-    monkeypatch.setenv("REPORTING_START", "2026-01-01")
-    run_dag("fp_ingest")
-    run_dag("fp_transform")
+    fresh_db, _ = warehouse_on_landing
+    run_pipeline()
     with psycopg.connect(fresh_db) as conn:
         before = marts_fingerprint(conn)
         publications = conn.execute("select count(*) from audit.publications").fetchone()[0]
@@ -198,47 +195,23 @@ def test_a_failing_quality_gate_stops_publication_and_keeps_the_marts(fresh_db, 
     with psycopg.connect(fresh_db) as conn:
         assert marts_fingerprint(conn) == before
         assert conn.execute("select count(*) from audit.publications").fetchone()[0] == publications
+        # the alert task ran all the same and told the lead unit and the commission by email
+        blocked = conn.execute("select recipients, channels from alerts.sent_alerts "
+                               "where kind = 'quality_block' and run_id = %s", (dag_run.run_id,)).fetchall()
+    assert blocked and all("区人口计生委" in recipients for recipients, _ in blocked)
+    assert all(any(c.startswith("email:") for c in channels) for _, channels in blocked)
 
 
-def test_rollback_restores_the_previous_publication(fresh_db, tmp_path, monkeypatch, airflow_db):
-    from include import publish
+def test_audit_trail_rebuild_and_rollback_of_two_publications(warehouse_on_landing):
+    from include import audit, cli, publish
 
-    landing_folder(tmp_path)
-    monkeypatch.setenv("WAREHOUSE_URL", fresh_db)
-    monkeypatch.setenv("LANDING_DIR", str(tmp_path))
-    monkeypatch.setenv("REPORTING_START", "2026-01-01")
-    (tmp_path / "wsj_csyxzm_20260228_2.csv").unlink()  # first publication: without the _2 delivery
-    run_dag("fp_ingest")
-    run_dag("fp_transform")
+    fresh_db, landing = warehouse_on_landing
+    (landing / "wsj_csyxzm_20260228_2.csv").unlink()  # the first publication: before the _2 arrived
+    run_pipeline()
     with psycopg.connect(fresh_db) as conn:
-        first = marts_fingerprint(conn)
-    landing_folder(tmp_path)
-    run_dag("fp_ingest")
-    run_dag("fp_transform")
-    with psycopg.connect(fresh_db) as conn:
-        second = marts_fingerprint(conn)
-        assert second != first
-        publish.rollback(conn)
-        assert marts_fingerprint(conn) == first
-        conn.execute(f"set role {warehouse.BI_ROLE}")
-        conn.execute("select count(*) from marts.indicator_values")  # still readable by BI tools
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            conn.execute("select count(*) from marts_previous.indicator_values")
-
-
-def test_audit_trail_traces_a_figure_and_rebuilds_a_past_publication(fresh_db, tmp_path, monkeypatch, airflow_db):
-    from include import audit, cli
-
-    landing_folder(tmp_path)
-    monkeypatch.setenv("WAREHOUSE_URL", fresh_db)
-    monkeypatch.setenv("LANDING_DIR", str(tmp_path))
-    monkeypatch.setenv("REPORTING_START", "2026-01-01")
-    (tmp_path / "wsj_csyxzm_20260228_2.csv").unlink()  # the first publication: before the _2 arrived
-    run_dag("fp_ingest")
-    run_dag("fp_transform")
-    landing_folder(tmp_path)
-    run_dag("fp_ingest")
-    run_dag("fp_transform")
+        first_contents = marts_fingerprint(conn)
+    landing_folder(landing)
+    run_pipeline()
 
     with psycopg.connect(fresh_db) as conn:
         first, second = [r[0] for r in conn.execute(
@@ -268,3 +241,16 @@ def test_audit_trail_traces_a_figure_and_rebuilds_a_past_publication(fresh_db, t
         with pytest.raises(psycopg.errors.RaiseException):  # publications are append-only
             conn.execute("reset role")
             conn.execute("update audit.publications set run_id = 'changed'")
+
+    # rollback: the first publication's contents are back, readable by BI tools as before
+    with psycopg.connect(fresh_db) as conn:
+        assert marts_fingerprint(conn) != first_contents
+        publish.rollback(conn)
+        assert marts_fingerprint(conn) == first_contents
+        restored = conn.execute("select restored_publication_id from audit.publications "
+                                "order by publication_id desc limit 1").fetchone()[0]
+        assert restored == first
+        conn.execute(f"set role {warehouse.BI_ROLE}")
+        conn.execute("select count(*) from marts.indicator_values")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("select count(*) from marts_previous.indicator_values")

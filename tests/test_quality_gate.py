@@ -18,7 +18,6 @@ import csv
 import hashlib
 import importlib.util
 import json
-import math
 import os
 import uuid
 from datetime import date, datetime, timezone
@@ -28,6 +27,7 @@ import psycopg
 import pytest
 
 from include import quality, registry, transform, warehouse
+from tests.oracle import wilson_ratio
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +35,6 @@ SERVER_URL = os.environ.get("WAREHOUSE_URL") or warehouse.LOCAL_SERVER_URL
 SUITE_DIR = quality.CONTEXT_ROOT / "gx" / "expectations"
 SUITE_JSON = SUITE_DIR / "candidate_marts.json"
 THRESHOLDS_SEED = transform.DBT_PROJECT_DIR / "seeds" / "ref_quality_thresholds.csv"
-Z = 1.959963984540054
 DISTRICT, TOWN_A, TOWN_B = "310112", "310112101", "310112102"
 JAN, Q1 = date(2026, 1, 1), date(2026, 1, 1)
 
@@ -112,13 +111,6 @@ insert into intermediate.int_indicator_periods values
 
 PERIODS = {"month": (date(2026, 1, 31), "2026-01", False), "quarter": (date(2026, 3, 31), "2026-Q1", True)}
 
-
-def wilson_ratio(males: int, females: int) -> tuple[float, float]:
-    n = males + females
-    p = males / n
-    centre = (p + Z * Z / (2 * n)) / (1 + Z * Z / n)
-    half = Z * math.sqrt(p * (1 - p) / n + Z * Z / (4 * n * n)) / (1 + Z * Z / n)
-    return tuple(100 * q / (1 - q) for q in (centre - half, centre + half))
 
 
 def good_rows() -> list[tuple]:
