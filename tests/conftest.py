@@ -4,9 +4,12 @@ under the project so that DAG runs use their own SQLite metadata database."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import threading
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import psycopg
@@ -24,6 +27,39 @@ os.environ["FPWH_PSEUDONYM_KEY"] = "test-only-pseudonymization-key"
 sys.path.insert(0, str(ROOT / "dags"))
 
 from include import outbox, warehouse  # noqa: E402
+
+
+class _Robot(BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.server.posts.append((self.path, self.headers.get("Content-Type"), body))
+        if self.path == "/fail":
+            self.send_response(500)
+            self.end_headers()
+            return
+        answer = json.dumps({"errcode": 0, "errmsg": "ok"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, *args):  # quiet
+        pass
+
+
+@pytest.fixture(scope="session")
+def robot_server():
+    """A local HTTP server standing in for the chat robot: it keeps every POST."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Robot)
+    server.posts = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture(scope="session", autouse=True)

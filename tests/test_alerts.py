@@ -16,8 +16,6 @@ import email
 import email.policy
 import json
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import psycopg
 import pytest
@@ -172,38 +170,6 @@ def smtp_server():
         yield controller, sink
     finally:
         controller.stop()
-
-
-class _Robot(BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.server.posts.append((self.path, self.headers.get("Content-Type"), body))
-        if self.path == "/fail":
-            self.send_response(500)
-            self.end_headers()
-            return
-        answer = json.dumps({"errcode": 0, "errmsg": "ok"}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-    def log_message(self, *args):  # quiet
-        pass
-
-
-@pytest.fixture(scope="module")
-def robot_server():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Robot)
-    server.posts = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture
