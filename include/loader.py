@@ -8,24 +8,30 @@ that cannot be read as its source loads nothing and is recorded as rejected.
 from __future__ import annotations
 
 import csv
-import hashlib
+import gc
 import io
 import json
 import logging
+from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
+from itertools import filterfalse, islice
 from pathlib import Path
+from typing import NamedTuple
 
 import psycopg
 
-from include import landing, registry
-from include.validation import RowValidator, cell_text
+from include import copytext, landing, registry
+from include.keyindex import KeyIndex
+from include.validation import FastPath, RowOutcome, RowValidator, cell_text
 
 log = logging.getLogger(__name__)
 
 KEY_CONFLICT = "another row of this file has the same key ({key}) but differs"
 MAX_LOGGED_ROWS = 5
+BATCH_ROWS = 2000  # records read, checked and sent to the COPY together (~200 kB): memory stays flat
 
 
 class BadFile(Exception):
@@ -52,35 +58,56 @@ class LoadResult:
 # ---- reading a file as rows ------------------------------------------------------------
 
 
-def _csv_rows(path: Path, src: registry.Source) -> Iterator[tuple[int, list[str]]]:
-    """(line number, fields) per non-blank record; the header is line 1."""
+class Batch(NamedTuple):
+    """Records of a file, in order: the first batch is the header alone."""
+
+    numbers: list[int]  # each record's line number (the header is line 1)
+    rows: list[list]  # each record's fields (CSV: str; XLSX: typed cells)
+
+
+def _csv_batches(path: Path, src: registry.Source, size: int) -> Iterator[Batch]:
+    """The non-blank records, in batches. A record is passed on once the next one has been
+    read, and the last one once it is known not to be truncated; when the file turns out
+    unreadable, what was read before is passed on first. (So everything happens in the
+    order it did when records were passed on one at a time.)"""
     encoding = "gb18030" if src.encoding == "gb18030" else "utf-8-sig"  # a BOM is optional
     with path.open("rb") as probe:
         probe.seek(0, io.SEEK_END)
-        size = probe.tell()
-        probe.seek(max(size - 1, 0))
-        ends_with_newline = size == 0 or probe.read(1) in (b"\n", b"\r")
+        file_size = probe.tell()
+        probe.seek(max(file_size - 1, 0))
+        ends_with_newline = file_size == 0 or probe.read(1) in (b"\n", b"\r")
     with path.open("r", encoding=encoding, errors="strict", newline="") as fh:
         reader = csv.reader(fh, strict=True)
-        previous = None
+        numbers: list[int] = []
+        rows: list[list[str]] = []
+        limit = 1  # the header goes alone: it is checked before more of the file is read
         try:
             for fields in reader:
-                if not fields or all(not f.strip() for f in fields):
+                # blank: every field is white space (the first field usually shows it is not)
+                if not fields or not (fields[0].strip() or "".join(fields).strip()):
                     continue
-                if previous is not None:
-                    yield previous
-                previous = (reader.line_num, fields)
+                if len(rows) == limit:
+                    yield Batch(numbers, rows)
+                    numbers, rows, limit = [], [], size
+                numbers.append(reader.line_num)
+                rows.append(fields)
         except UnicodeDecodeError as exc:
-            raise BadFile(f"does not decode as {src.encoding.upper()} near byte {exc.start}") from None
+            error = BadFile(f"does not decode as {src.encoding.upper()} near byte {exc.start}")
         except csv.Error as exc:
-            raise BadFile(f"is truncated or not valid CSV at line {reader.line_num} ({exc})") from None
-        if previous is not None:
-            if not ends_with_newline and previous[0] > 1:
+            error = BadFile(f"is truncated or not valid CSV at line {reader.line_num} ({exc})")
+        else:
+            error = None
+            if rows and not ends_with_newline and numbers[-1] > 1:
                 header_len = len(_first_row(path, encoding))
-                if len(previous[1]) < header_len:
-                    raise BadFile(f"is truncated: its last line {previous[0]} stops after "
-                                  f"{len(previous[1])} of {header_len} fields")
-            yield previous
+                if len(rows[-1]) < header_len:
+                    error = BadFile(f"is truncated: its last line {numbers[-1]} stops after "
+                                    f"{len(rows[-1])} of {header_len} fields")
+        if error is not None:
+            if len(rows) > 1:  # all but the last record read
+                yield Batch(numbers[:-1], rows[:-1])
+            raise error
+        if rows:
+            yield Batch(numbers, rows)
 
 
 def _first_row(path: Path, encoding: str) -> list[str]:
@@ -103,8 +130,24 @@ def _xlsx_rows(path: Path) -> Iterator[tuple[int, list[object]]]:
         yield index, list(cells)
 
 
+def _xlsx_batches(path: Path, size: int) -> Iterator[Batch]:
+    rows = _xlsx_rows(path)
+    limit = 1  # the header alone, as for CSV
+    while batch := list(islice(rows, limit)):
+        numbers, cells = zip(*batch)
+        yield Batch(list(numbers), list(cells))
+        limit = size
+
+
+def read_batches(path: Path, src: registry.Source, size: int = BATCH_ROWS) -> Iterator[Batch]:
+    """The file's non-blank records: the header alone, then `size` at a time."""
+    return _xlsx_batches(path, size) if src.file_format == "xlsx" else _csv_batches(path, src, size)
+
+
 def read_rows(path: Path, src: registry.Source) -> Iterator[tuple[int, list[object]]]:
-    return _xlsx_rows(path) if src.file_format == "xlsx" else _csv_rows(path, src)
+    """(line number, fields) per non-blank record; the header is line 1."""
+    for batch in read_batches(path, src):
+        yield from zip(batch.numbers, batch.rows)
 
 
 def _positions(header: list[object], src: registry.Source) -> tuple[dict[str, int], list[str], list[str]]:
@@ -119,16 +162,89 @@ def _positions(header: list[object], src: registry.Source) -> tuple[dict[str, in
     return positions, missing, extra
 
 
-def _digest(text: str) -> int:
-    """A 64-bit digest: small enough to keep one per key of a 1.4-million-row file."""
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest())
+# ---- rows to COPY, in PostgreSQL's text format -----------------------------------------
+
+
+class CopyRows:
+    """Raw rows for the COPY, as text-format lines built here and written a batch at a time:
+    far cheaper per row than psycopg's `Copy.write_row`, with the same fields."""
+
+    def __init__(self, copy: psycopg.Copy, file_id: int, encoding: str):
+        self.copy = copy
+        self.line_format = f"{file_id}\t{{}}\t{{}}\n".format  # (row number, fields) -> a line
+        # psycopg writes str values as UTF-8 when the connection says SQL_ASCII; so do we
+        self.encoding = "utf-8" if encoding == "ascii" else encoding
+        self.lines: list[str] = []
+
+    def line(self, row_number: int, outcome: RowOutcome) -> str:
+        if outcome.fields is not None:
+            return self.line_format(row_number, outcome.fields)
+        return self.line_format(row_number, "\t".join(map(copytext.field, outcome.values)))
+
+    def lines_of(self, row_numbers: list[int], fields: list[str]) -> list[str]:
+        return list(map(self.line_format, row_numbers, fields))
+
+    def flush(self) -> None:
+        if self.lines:
+            self.copy.write("".join(self.lines).encode(self.encoding))
+            self.lines = []
+
+
+# Row and key identity: Python's 64-bit hash of the text (SipHash, keyed per process), computed
+# in C a batch at a time; both passes over a file (loading, then finding conflicting rows) run
+# in one process.
+_digest = hash
+
+
+class CheckedRows(NamedTuple):
+    """A batch's rows of the right width, with what the loader needs of each."""
+
+    fit: list[int]  # their positions in the batch
+    rows: list[list]  # the rows
+    keys: list[str]  # per row, as RowOutcome.key
+    contents: list[str]  # per row, as RowOutcome.content
+    fields: list[str]  # per row the fast path vouched for, its COPY fields (else a placeholder)
+    outcomes: dict[int, RowOutcome]  # validate's outcome of the other rows
+
+    def outcome(self, j: int) -> RowOutcome:
+        """Row j's outcome: validate's, or what the fast path vouched for (valid, no warnings)."""
+        if j in self.outcomes:
+            return self.outcomes[j]
+        return RowOutcome(values=[], key=self.keys[j], content=self.contents[j], fields=self.fields[j])
 
 
 # ---- loading ---------------------------------------------------------------------------
 
 
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Loading makes millions of short-lived lists and tuples (a list per CSV record) and no
+    reference cycles; Python's cyclic garbage collector would spend about a tenth of the
+    time scanning them. Paused while a file streams (reference counting still frees all)."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def _records_about(path: Path) -> int:
+    """About how many records the file holds, from its size and its first megabyte's lines."""
+    with path.open("rb") as fh:
+        head = fh.read(1 << 20)
+    return round(path.stat().st_size / max(len(head), 1) * head.count(b"\n"))
+
+
 class FileLoad:
-    """The work of loading one file in one transaction."""
+    """The work of loading one file in one transaction.
+
+    Rows are read, checked and sent in batches. A batch is checked by the fast path (CSV);
+    the rows it cannot vouch for are validated one by one. A row that is valid and whose key
+    is new (not seen before, not repeated in its batch) simply loads; every other row goes
+    through the duplicate and conflict rules one by one, in file order."""
 
     def __init__(self, conn: psycopg.Connection, path: Path, delivery: landing.DeliveryName, pseudonymize):
         self.conn = conn
@@ -141,10 +257,14 @@ class FileLoad:
         self.warnings: list[tuple[int | None, str | None, str | None, str]] = []
         self.warned_rows: set[int] = set()
         self.duplicate_rows: set[int] = set()
+        # key digest -> digest of the first row with that key, sized once for the whole file
+        self.first_of_key = KeyIndex(expected_keys=_records_about(path))
+        self.other_variants: set[tuple[int, int]] = set()  # later, differing rows of a key
+        self.conflict_keys: dict[int, str] = {}  # key digest -> the key as it may be shown
 
-    def _header(self, rows: Iterator) -> tuple[list[str], RowValidator]:
+    def _header(self, batches: Iterator[Batch]) -> None:
         try:
-            _, header = next(rows)
+            header = next(batches).rows[0]
         except StopIteration:
             raise BadFile("is empty: it has no header row") from None
         positions, missing, extra = _positions(header, self.src)
@@ -153,77 +273,132 @@ class FileLoad:
             raise BadFile(f"lacks required header(s) {', '.join(missing)}{hint}")
         if extra:
             self.warnings.append((None, None, None, f"extra column(s) ignored: {', '.join(extra)}"))
-        self.contract_positions = [positions[c.name] for c in self.src.columns]
-        validator = RowValidator(self.src, positions, self.delivery.as_of, self.pseudonymize)
-        return [cell_text(h) for h in header], validator
+        self.headers = [cell_text(h) for h in header]
+        self.validator = RowValidator(self.src, positions, self.delivery.as_of, self.pseudonymize)
+        self.fast = FastPath(self.validator) if self.src.file_format == "csv" else None
 
     def run(self, file_id: int) -> None:
-        rows = read_rows(self.path, self.src)
-        headers, validator = self._header(rows)
-        width = len(headers)
-        first_of_key: dict[int, int] = {}  # key digest -> digest of the first row with that key
-        other_variants: set[tuple[int, int]] = set()  # later, differing rows of a key
-        conflict_keys: dict[int, str] = {}  # key digest -> the key as it may be shown
+        batches = read_batches(self.path, self.src)
+        self._header(batches)
         raw_cols = [c.name for c in registry.raw_columns(self.src)]
         copy_sql = f"copy {self.src.raw_table} ({', '.join(raw_cols)}) from stdin"
-
-        with self.conn.cursor().copy(copy_sql) as copy:
-            for row_number, cells in rows:
-                self.result.rows_read += 1
-                if len(cells) != width:
-                    self._quarantine(row_number, headers, cells,
-                                     [f"the row has {len(cells)} fields, the header has {width}"])
-                    continue
-                outcome = validator.validate(cells)
-                key_hash = _digest(outcome.key)
-                # identical means identical in the contract's columns; extra columns are ignored
-                row_hash = _digest("\x1f".join(cell_text(cells[i]).strip() for i in self.contract_positions))
-                first = first_of_key.get(key_hash)
-                if first is None:
-                    first_of_key[key_hash] = row_hash
-                elif first == row_hash:  # identical to an earlier row: one row, reported as a duplicate
-                    self.duplicate_rows.add(row_number)
-                    continue
-                else:  # same key, different content: all rows of the key are bad (found again below)
-                    conflict_keys.setdefault(key_hash, validator.pseudonymous_key(outcome.key))
-                    if (key_hash, row_hash) in other_variants:
-                        self.duplicate_rows.add(row_number)
-                        continue
-                    other_variants.add((key_hash, row_hash))
-                if outcome.reasons:
-                    self._quarantine(row_number, headers, cells, outcome.reasons)
-                    continue
-                copy.write_row([file_id, row_number, *outcome.values])
-                if outcome.warnings:
-                    self.warned_rows.add(row_number)
-                    row_key = validator.pseudonymous_key(outcome.key)
-                    self.warnings += [(row_number, row_key, h, w) for h, w in outcome.warnings]
-        if conflict_keys:
-            self._quarantine_conflicts(file_id, headers, validator, conflict_keys)
+        with _cyclic_gc_paused(), self.conn.cursor().copy(copy_sql) as copy:
+            out = CopyRows(copy, file_id, self.conn.info.encoding)
+            for batch in batches:
+                self.result.rows_read += len(batch.rows)
+                self._load_batch(batch, out)
+                out.flush()
+        if self.conflict_keys:
+            with _cyclic_gc_paused():
+                self._quarantine_conflicts(file_id)
         self._write_side_tables(file_id)
 
-    def _quarantine(self, row_number: int, headers: list[str], cells: list[object], reasons: list[str]) -> None:
+    def _fitting(self, batch: Batch) -> tuple[list[int], list[list]]:
+        """The rows as wide as the header (the others are quarantined, not checked), and where
+        they sit in the batch."""
+        width = len(self.headers)
+        if set(map(len, batch.rows)) == {width}:
+            return list(range(len(batch.rows))), batch.rows
+        fit = [i for i, cells in enumerate(batch.rows) if len(cells) == width]
+        return fit, [batch.rows[i] for i in fit]
+
+    def _check(self, batch: Batch) -> CheckedRows:
+        fit, rows = self._fitting(batch)
+        if self.fast is not None and rows:
+            fast = self.fast.check(rows)
+            keys, contents, fields, unsure = fast.keys, fast.contents, fast.fields, fast.unsure
+        else:  # xlsx: row by row
+            keys, contents, fields, unsure = [""] * len(rows), [""] * len(rows), [""] * len(rows), range(len(rows))
+        outcomes = {}
+        for j in unsure:
+            outcomes[j] = outcome = self.validator.validate(rows[j])
+            keys[j], contents[j] = outcome.key, outcome.content
+        return CheckedRows(fit, rows, keys, contents, fields, outcomes)
+
+    def _load_batch(self, batch: Batch, out: CopyRows) -> None:
+        checked = self._check(batch)
+        numbers = [batch.numbers[i] for i in checked.fit] if len(checked.fit) < len(batch.rows) else batch.numbers
+        key_hashes = list(map(_digest, checked.keys))
+        # identical means identical in the contract's columns; extra columns are ignored
+        row_hashes = list(map(_digest, checked.contents))
+        one_by_one = self._one_by_one(checked, key_hashes)
+        plain = list(filterfalse(one_by_one.__contains__, range(len(key_hashes))))
+        # Plain rows are valid and their keys new and apart from the others': they load, and
+        # recording their keys before the others are looked at changes nothing for those.
+        self.first_of_key.add_new(list(map(key_hashes.__getitem__, plain)), list(map(row_hashes.__getitem__, plain)))
+        lines = out.lines_of(numbers, checked.fields)  # those of one-by-one rows are replaced below
+        for j in sorted(one_by_one):  # in file order
+            lines[j] = self._load_row(numbers[j], checked.rows[j], checked.outcome(j), key_hashes[j],
+                                      row_hashes[j], out)
+        out.lines += filter(None, lines) if one_by_one else lines
+        if len(checked.fit) < len(batch.rows):
+            self._quarantine_misfits(batch, checked.fit)
+
+    def _quarantine_misfits(self, batch: Batch, fit: list[int]) -> None:
+        for i in sorted(set(range(len(batch.rows))) - set(fit)):
+            cells = batch.rows[i]
+            reason = f"the row has {len(cells)} fields, the header has {len(self.headers)}"
+            self._quarantine(batch.numbers[i], cells, [reason])
+
+    def _one_by_one(self, checked: CheckedRows, key_hashes: list[int]) -> set[int]:
+        """The fitting rows the duplicate and conflict rules must see one by one: those the fast
+        path did not vouch for, and those whose key was seen before or repeats in the batch."""
+        rows = set(checked.outcomes)
+        rows.update(self.first_of_key.present(key_hashes))
+        if len(set(key_hashes)) != len(key_hashes):
+            counts = Counter(key_hashes)
+            rows.update(j for j, h in enumerate(key_hashes) if counts[h] > 1)
+        return rows
+
+    def _load_row(self, row_number: int, cells: list, outcome: RowOutcome, key_hash: int, row_hash: int,
+                  out: CopyRows) -> str | None:
+        """The duplicate and conflict rules for one row: its COPY line if it loads, else None."""
+        first = self.first_of_key.get(key_hash)
+        if first is None:
+            self.first_of_key.add(key_hash, row_hash)
+        elif first == row_hash:  # identical to an earlier row: one row, reported as a duplicate
+            self.duplicate_rows.add(row_number)
+            return None
+        else:  # same key, different content: all rows of the key are bad (found again below)
+            self.conflict_keys.setdefault(key_hash, self.validator.pseudonymous_key(outcome.key))
+            if (key_hash, row_hash) in self.other_variants:
+                self.duplicate_rows.add(row_number)
+                return None
+            self.other_variants.add((key_hash, row_hash))
+        if outcome.reasons:
+            self._quarantine(row_number, cells, outcome.reasons)
+            return None
+        if outcome.warnings:
+            self.warned_rows.add(row_number)
+            row_key = self.validator.pseudonymous_key(outcome.key)
+            self.warnings += [(row_number, row_key, h, w) for h, w in outcome.warnings]
+        return out.line(row_number, outcome)
+
+    def _quarantine(self, row_number: int, cells: list[object], reasons: list[str]) -> None:
+        headers = self.headers
         record = {h or f"column {i + 1}": cell_text(c) for i, (h, c) in enumerate(zip(headers, cells))}
         for i in range(len(headers), len(cells)):
             record[f"column {i + 1}"] = cell_text(cells[i])
         self.quarantine[row_number] = (record, reasons)
 
-    def _quarantine_conflicts(self, file_id, headers, validator: RowValidator, conflict_keys: dict[int, str]) -> None:
+    def _quarantine_conflicts(self, file_id: int) -> None:
         """Rows sharing a key but differing are all bad: find them again and move them out."""
         moved: list[int] = []
-        for row_number, cells in read_rows(self.path, self.src):
-            if row_number == 1 or row_number in self.duplicate_rows or len(cells) != len(headers):
+        for batch in read_batches(self.path, self.src):
+            fit, rows = self._fitting(batch)
+            if not rows:
                 continue
-            outcome = validator.validate(cells)
-            key_hash = _digest(outcome.key)
-            if key_hash not in conflict_keys:
-                continue
-            reason = KEY_CONFLICT.format(key=conflict_keys[key_hash])
-            if row_number in self.quarantine:
-                self.quarantine[row_number][1].append(reason)
-            else:
-                self._quarantine(row_number, headers, cells, [reason])
-                moved.append(row_number)
+            keys = self.fast.keys(rows) if self.fast is not None else [self.validator.validate(r).key for r in rows]
+            for i, key_hash in zip(fit, map(_digest, keys)):
+                row_number = batch.numbers[i]
+                if row_number == 1 or row_number in self.duplicate_rows or key_hash not in self.conflict_keys:
+                    continue
+                reason = KEY_CONFLICT.format(key=self.conflict_keys[key_hash])
+                if row_number in self.quarantine:
+                    self.quarantine[row_number][1].append(reason)
+                else:
+                    self._quarantine(row_number, batch.rows[i], [reason])
+                    moved.append(row_number)
         if moved:
             self.conn.execute(
                 f"delete from {self.src.raw_table} where _file_id = %s and _row_number = any(%s)",
