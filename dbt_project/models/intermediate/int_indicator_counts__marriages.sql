@@ -12,16 +12,21 @@ spouses as (
     select registration_no, registered_on, wife_pid
     from {{ ref('stg_mzj__marriage_registrations') }} where registration_type = 'marriage'
 ),
+examined as (
+    -- the spouses with an exam in the 365 days up to their registration, found by one join
+    select distinct spouses.registration_no, spouses.person_pid
+    from spouses
+    inner join {{ ref('stg_wsj__premarital_exams') }} as exams
+        on exams.person_pid = spouses.person_pid
+       and exams.examined_on between spouses.registered_on - 365 and spouses.registered_on
+),
 counted as (
     select
         periods.indicator_code, periods.period_type, periods.period_start,
-        exists (
-            select 1 from {{ ref('stg_wsj__premarital_exams') }} as exams
-            where exams.person_pid = spouses.person_pid
-              and exams.examined_on between spouses.registered_on - 365 and spouses.registered_on
-        ) as in_numerator
+        examined.person_pid is not null as in_numerator
     from periods
     inner join spouses on spouses.registered_on between periods.period_start and periods.reference_date
+    left join examined using (registration_no, person_pid)
 )
 select
     indicator_code,
