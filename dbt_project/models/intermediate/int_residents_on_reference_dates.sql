@@ -62,8 +62,7 @@ registered_on_r as (
 registrations_per_person as (
     select person_pid, count(*) as registrations from floating group by person_pid
 ),
--- most people have one registration: it is theirs on every R it is active, no choosing
-floating_on_r as (
+floating_active_on_r as (
     select
         reference_dates.reference_date,
         floating.person_pid,
@@ -71,32 +70,29 @@ floating_on_r as (
         floating.town_code,
         floating.sex,
         floating.birth_date,
-        floating.marital_status
+        floating.marital_status,
+        floating.registered_on,
+        registrations_per_person.registrations
     from floating
     inner join registrations_per_person using (person_pid)
     inner join reference_dates
         on floating.registered_on <= reference_dates.reference_date
        and (floating.deregistered_on is null or floating.deregistered_on > reference_dates.reference_date)
-    where registrations_per_person.registrations = 1
+),
+-- one row per person and R: most people have one registration, theirs whenever it is active;
+-- the others take the active one with the latest 登记日期 (sorting only them)
+floating_on_r as (
+    select reference_date, person_pid, population_type, town_code, sex, birth_date, marital_status
+    from floating_active_on_r
+    where registrations = 1
     union all
-    -- the others: on R, the active registration with the latest 登记日期
-    select * from (
-        select distinct on (reference_dates.reference_date, floating.person_pid)
-            reference_dates.reference_date,
-            floating.person_pid,
-            'floating' as population_type,
-            floating.town_code,
-            floating.sex,
-            floating.birth_date,
-            floating.marital_status
-        from floating
-        inner join registrations_per_person using (person_pid)
-        inner join reference_dates
-            on floating.registered_on <= reference_dates.reference_date
-           and (floating.deregistered_on is null or floating.deregistered_on > reference_dates.reference_date)
-        where registrations_per_person.registrations > 1
-        order by reference_dates.reference_date, floating.person_pid, floating.registered_on desc
-    ) as chosen
+    select reference_date, person_pid, population_type, town_code, sex, birth_date, marital_status
+    from (
+        select distinct on (reference_date, person_pid) *
+        from floating_active_on_r
+        where registrations > 1
+        order by reference_date, person_pid, registered_on desc
+    ) as latest
 ),
 residents as (
     select * from registered_on_r
