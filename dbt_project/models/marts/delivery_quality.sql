@@ -58,37 +58,25 @@ thresholds as (
            min_rows::integer as min_rows
     from {{ ref('ref_quality_thresholds') }}
 ),
+{#- each measure meets its thresholds: the source's own row, else the '*' row -#}
+{%- set measures = ['quarantined_share', 'id_warning_share', 'volume_change'] %}
 with_thresholds as (
     select
-        measured.*,
-        quarantined.warn_level as quarantined_share_warn_at,
-        quarantined.block_level as quarantined_share_block_at,
-        quarantined.min_rows as quarantined_share_min_rows,
-        id_warnings.warn_level as id_warning_share_warn_at,
-        id_warnings.block_level as id_warning_share_block_at,
-        id_warnings.min_rows as id_warning_share_min_rows,
-        volume.warn_level as volume_change_warn_at,
-        volume.block_level as volume_change_block_at,
-        volume.min_rows as volume_change_min_rows
+        measured.*
+        {%- for measure in measures %},
+        {{ measure }}_threshold.warn_level as {{ measure }}_warn_at,
+        {{ measure }}_threshold.block_level as {{ measure }}_block_at,
+        {{ measure }}_threshold.min_rows as {{ measure }}_min_rows
+        {%- endfor %}
     from measured
+    {%- for measure in measures %}
     left join lateral (
         select * from thresholds
-        where check_name = 'quarantined_share' and scope in (measured.source_code, '*')
+        where check_name = '{{ measure }}' and scope in (measured.source_code, '*')
         order by scope = '*'
         limit 1
-    ) as quarantined on true
-    left join lateral (
-        select * from thresholds
-        where check_name = 'id_warning_share' and scope in (measured.source_code, '*')
-        order by scope = '*'
-        limit 1
-    ) as id_warnings on true
-    left join lateral (
-        select * from thresholds
-        where check_name = 'volume_change' and scope in (measured.source_code, '*')
-        order by scope = '*'
-        limit 1
-    ) as volume on true
+    ) as {{ measure }}_threshold on true
+    {%- endfor %}
 ),
 judged as (
     select
