@@ -13,7 +13,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export PYTHONPATH := $(CURDIR)
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test bench-load up down lock venv clean
+.PHONY: demo test bench-load bench-build up down lock venv clean
 
 venv: $(VENV)/.installed
 
@@ -31,6 +31,9 @@ test: venv ## the test suite against WAREHOUSE_URL, else 127.0.0.1:5432, else an
 
 bench-load: venv ## the loader's rows/s on a district-scale rkb_ldrk against psql \copy and pandas to_sql
 	$(PY) benchmarks/bench_load.py
+
+bench-build: venv ## dbt build of the whole project at the district preset (24 months), against copying its inputs once
+	$(PY) benchmarks/bench_build.py
 
 docs: venv ## serve the dbt docs (lineage graph) of the newest publication on http://127.0.0.1:8081
 	@test -f .docs/index.html || { echo "no docs yet: run make demo (docs are generated at each publication)"; exit 1; }

@@ -30,7 +30,14 @@ def dbt_environment(url: str) -> dict[str, str]:
         # dbt-postgres refuses an empty password field; trust or peer auth ignores it
         "FPWH_PGPASSWORD": p.password or "unused",
         "FPWH_PGDATABASE": p.dbname,
+        # No JIT in dbt's sessions: the models' cost estimates (CTEs, date ranges) are high
+        # enough to trigger it, and compiling takes seconds a query without saving any.
+        "PGOPTIONS": _with_option(os.environ.get("PGOPTIONS", ""), "-c jit=off"),
     }
+
+
+def _with_option(options: str, option: str) -> str:
+    return options if option in options else f"{options} {option}".strip()
 
 
 def run_dbt(args: list[str], url: str | None = None, reporting_start: str | None = None,
