@@ -7,16 +7,20 @@ with periods as (
     where indicator_code in ('early_edu_training_coverage', 'early_edu_floating_participation')
       and period_type = 'year'
 ),
+-- the two indicators usually share their years and dates: sessions are counted once per pair
+year_windows as (
+    select distinct period_start, reference_date from periods
+),
 sessions_in_year as (
     select
-        periods.indicator_code,
-        periods.period_start,
+        year_windows.period_start,
+        year_windows.reference_date,
         attendance.child_certificate_no,
         count(distinct attendance.session_no) as sessions
-    from periods
+    from year_windows
     inner join {{ ref('stg_jyj__early_education_attendance') }} as attendance
-        on attendance.trained_on between periods.period_start and periods.reference_date
-    group by periods.indicator_code, periods.period_start, attendance.child_certificate_no
+        on attendance.trained_on between year_windows.period_start and year_windows.reference_date
+    group by year_windows.period_start, year_windows.reference_date, attendance.child_certificate_no
 ),
 children as (
     select
@@ -30,8 +34,8 @@ children as (
         on births.birth_date between (periods.period_start - interval '2 years')::date and periods.reference_date
        and (periods.indicator_code = 'early_edu_training_coverage' or births.mother_population_type = 'floating')
     left join sessions_in_year
-        on sessions_in_year.indicator_code = periods.indicator_code
-       and sessions_in_year.period_start = periods.period_start
+        on sessions_in_year.period_start = periods.period_start
+       and sessions_in_year.reference_date = periods.reference_date
        and sessions_in_year.child_certificate_no = births.certificate_no
 )
 select
