@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import threading
 import uuid
+from dataclasses import dataclass
+from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -26,7 +29,7 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ["FPWH_PSEUDONYM_KEY"] = "test-only-pseudonymization-key"
 sys.path.insert(0, str(ROOT / "dags"))
 
-from include import outbox, warehouse  # noqa: E402
+from include import outbox, synthetic, warehouse  # noqa: E402
 
 
 class _Robot(BaseHTTPRequestHandler):
@@ -98,3 +101,42 @@ def db(fresh_db: str):
     with psycopg.connect(fresh_db) as conn:
         warehouse.ensure_ingest_schema(conn)
         yield conn
+
+
+@pytest.fixture(scope="session")
+def demo_landing(tmp_path_factory) -> Path:
+    """A synthetic landing folder: four months of the demo preset with 1 % injected defects."""
+    folder = tmp_path_factory.mktemp("landing")
+    synthetic.generate(folder, preset="demo", start=date(2026, 1, 1), months=4, seed=7, defect_rate=0.01)
+    return folder
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    url: str  # the warehouse it published
+    output: str  # everything it printed
+    lineage_events: Path  # the OpenLineage events it emitted, one JSON per line
+
+
+@pytest.fixture(scope="session")
+def demo_run(demo_landing, server_url, tmp_path_factory):
+    """`python -m include.cli demo` (both DAGs, in a real Airflow) on the synthetic landing
+    folder into a fresh warehouse, its OpenLineage events to a file. Run once: several tests
+    read what it left (the oracle's figures, the personal-data scans, the lineage graph)."""
+    name = f"fpwh_test_{uuid.uuid4().hex[:10]}"
+    url = warehouse.with_database(server_url, name)
+    events = tmp_path_factory.mktemp("lineage") / "openlineage.ndjson"
+    env = {k: v for k, v in os.environ.items() if "OPENLINEAGE" not in k}
+    env |= {
+        "WAREHOUSE_URL": url, "LANDING_DIR": str(demo_landing), "REPORTING_START": "2026-01-01",
+        "OPENLINEAGE__TRANSPORT__TYPE": "file", "OPENLINEAGE__TRANSPORT__LOG_FILE_PATH": str(events),
+        "OPENLINEAGE__TRANSPORT__APPEND": "true",
+    }
+    done = subprocess.run([sys.executable, "-m", "include.cli", "demo"], env=env, capture_output=True, text=True,
+                          cwd=ROOT)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-5000:]
+    assert "Published indicators, district 310112" in done.stdout
+    yield DemoRun(url, output, events)
+    with psycopg.connect(warehouse.with_database(server_url, "postgres"), autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{name}" with (force)')

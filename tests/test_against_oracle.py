@@ -1,22 +1,18 @@
 """The published marts agree, row for row, with an independent computation of the
 fifteen indicators (tests/oracle.py, written from the spec alone) on a synthetic landing
-folder with injected defects."""
+folder with injected defects (the `demo_run` of conftest: `python -m include.cli demo`)."""
 
 from __future__ import annotations
 
 import csv
-import os
 import re
-import subprocess
-import sys
-import uuid
 from datetime import date
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from include import idnumber, registry, synthetic, warehouse
+from include import idnumber, registry
 from tests.oracle import compute_indicators
 
 pytestmark = pytest.mark.integration
@@ -26,39 +22,11 @@ COLUMNS = KEY + ("org_level", "period_end", "numerator", "denominator", "value",
                  "is_partial", "ci_low", "ci_high", "is_significantly_high")
 
 
-@pytest.fixture(scope="module")
-def landing(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("landing")
-    synthetic.generate(folder, preset="demo", start=date(2026, 1, 1), months=4, seed=7, defect_rate=0.01)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def pipeline_run(landing, server_url):
-    """A fresh warehouse after `python -m include.cli demo` (both DAGs, in a real Airflow)
-    ran on the synthetic landing folder; with everything the run printed."""
-    name = f"fpwh_test_{uuid.uuid4().hex[:10]}"
-    url = warehouse.with_database(server_url, name)
-    env = dict(os.environ, WAREHOUSE_URL=url, LANDING_DIR=str(landing), REPORTING_START="2026-01-01")
-    done = subprocess.run([sys.executable, "-m", "include.cli", "demo"], env=env, capture_output=True, text=True)
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output[-5000:]
-    assert "Published indicators, district 310112" in done.stdout
-    yield url, output
-    with psycopg.connect(warehouse.with_database(server_url, "postgres"), autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
-
-
-@pytest.fixture(scope="module")
-def pipeline_db(pipeline_run):
-    return pipeline_run[0]
-
-
-def test_all_fifteen_indicators_agree_with_the_oracle(landing, pipeline_db):
-    with psycopg.connect(pipeline_db) as conn:
+def test_all_fifteen_indicators_agree_with_the_oracle(demo_landing, demo_run):
+    with psycopg.connect(demo_run.url) as conn:
         rows = conn.execute(f"select {', '.join(COLUMNS)} from marts.indicator_values").fetchall()
     published = {r[:4]: dict(zip(COLUMNS, r)) for r in rows}
-    expected = {tuple(e[k] for k in KEY): e for e in compute_indicators(landing, date(2026, 1, 1))}
+    expected = {tuple(e[k] for k in KEY): e for e in compute_indicators(demo_landing, date(2026, 1, 1))}
 
     assert {k[0] for k in expected} == {k[0] for k in published}
     assert len({k[0] for k in published}) == 15
@@ -113,11 +81,11 @@ def looks_like_an_id_number(value: str) -> bool:
     return False
 
 
-def test_no_id_number_or_name_outside_the_quarantine(landing, pipeline_db):
-    names = delivered_names(landing)
+def test_no_id_number_or_name_outside_the_quarantine(demo_landing, demo_run):
+    names = delivered_names(demo_landing)
     assert len(names) > 100
     found = []
-    with psycopg.connect(pipeline_db) as conn:
+    with psycopg.connect(demo_run.url) as conn:
         columns = conn.execute("""
             select table_schema, table_name, column_name from information_schema.columns
             where table_schema not in ('pg_catalog', 'information_schema')
@@ -142,10 +110,10 @@ def _chinese_fragments(text: str) -> set[str]:
     return fragments
 
 
-def test_no_id_number_or_name_in_the_logs(landing, pipeline_run):
+def test_no_id_number_or_name_in_the_logs(demo_landing, demo_run):
     """Everything the run printed: Airflow's task logs, the loader's, dbt's and GX's."""
-    names = delivered_names(landing)
-    _, output = pipeline_run
+    names = delivered_names(demo_landing)
+    output = demo_run.output
     assert "rejected" in output and "quarantined" in output  # the run did report its bad rows and files
     assert not looks_like_an_id_number(output)
     assert _chinese_fragments(output) & names == set()

@@ -20,11 +20,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
-import os
 import pkgutil
-import subprocess
-import sys
-import time
 from collections import defaultdict, deque
 from datetime import datetime
 from pathlib import Path
@@ -37,9 +33,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from include import lineage_events
-from tests.test_pipeline_integration import airflow_db, landing_folder  # noqa: F401  (fixture)
 
-ROOT = Path(__file__).resolve().parent.parent
 SITE = Path(attr.__file__).resolve().parent.parent  # site-packages
 SHIPPED_SCHEMA_DIRS = [
     SITE / "airflow" / "providers" / "openlineage" / "facets",
@@ -375,35 +369,12 @@ def test_dbt_events_pair_each_run_node_with_its_parents_relations_and_are_valid(
             validator.validate(broken)
 
 
-def run_pipeline_with_lineage(db_url: str, landing: Path, events_file: Path) -> float:
-    """Both DAGs in a fresh process (the provider reads its settings once, when Airflow loads
-    its plugins), configured like `python -m include.cli demo` plus a file transport here."""
-    env = {k: v for k, v in os.environ.items() if "OPENLINEAGE" not in k}
-    env |= {
-        "WAREHOUSE_URL": db_url, "LANDING_DIR": str(landing), "REPORTING_START": "2026-01-01",
-        "OPENLINEAGE__TRANSPORT__TYPE": "file", "OPENLINEAGE__TRANSPORT__LOG_FILE_PATH": str(events_file),
-        "OPENLINEAGE__TRANSPORT__APPEND": "true", "PYTHONPATH": str(ROOT),
-    }
-    code = ("from include import cli\n"
-            "cli._airflow_environment()\n"
-            "cli.run_dag('fp_ingest')\n"
-            "cli.run_dag('fp_transform')\n")
-    started = time.monotonic()
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=600)
-    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
-    return time.monotonic() - started
-
-
 @pytest.mark.integration
-def test_pipeline_events_are_valid_openlineage_and_reach_the_published_marts(fresh_db, tmp_path, airflow_db):  # noqa: F811
-    landing = tmp_path / "landing"
-    landing.mkdir()
-    landing_folder(landing)
-    events_file = tmp_path / "openlineage.ndjson"
-    run_pipeline_with_lineage(fresh_db, landing, events_file)
-
-    events = [json.loads(line) for line in events_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+def test_pipeline_events_are_valid_openlineage_and_reach_the_published_marts(demo_run):
+    """The events of `python -m include.cli demo` (conftest's demo_run), which configures
+    the provider like a deployment does, plus a file transport."""
+    lines = demo_run.lineage_events.read_text(encoding="utf-8").splitlines()
+    events = [json.loads(line) for line in lines if line.strip()]
     validator = EventValidator()
     for event in events:
         validator.validate(event)
@@ -418,8 +389,8 @@ def test_pipeline_events_are_valid_openlineage_and_reach_the_published_marts(fre
     assert ("fp_warehouse", "fp_ingest.load_file") in jobs and ("fp_warehouse", "fp_transform.publish") in jobs
     assert ("fp_warehouse", "model.fp_warehouse.indicator_values") in jobs
 
-    namespace = lineage_events.warehouse_namespace(fresh_db)
-    database = lineage_events.warehouse.parts(fresh_db).dbname
+    namespace = lineage_events.warehouse_namespace(demo_run.url)
+    database = lineage_events.warehouse.parts(demo_run.url).dbname
     raw = (namespace, f"{database}.raw.wsj_csyxzm")
     published = (namespace, f"{database}.marts.indicator_values")
     edges = dataset_graph(events)
