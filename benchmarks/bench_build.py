@@ -117,7 +117,7 @@ def main() -> None:
     parser.add_argument("--drop", action="store_true", help="drop the scratch database at the end")
     args = parser.parse_args()
 
-    server = os.environ.get("WAREHOUSE_URL") or "postgresql://postgres@127.0.0.1:5432/postgres"
+    server = os.environ.get("WAREHOUSE_URL") or warehouse.LOCAL_SERVER_URL
     url = warehouse.with_database(server, DATABASE)
     if not args.reuse:
         events, snapshots = files_a_build_reads(landing_folder(args.landing))

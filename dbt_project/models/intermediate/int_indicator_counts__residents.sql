@@ -47,6 +47,9 @@ women as (
         spells.birth_date,
         spells.valid_from,
         spells.valid_to,
+        {{ date_turning('spells.birth_date', 15) }} as turns_15_on,
+        {{ date_turning('spells.birth_date', 18) }} as turns_18_on,
+        {{ date_turning('spells.birth_date', 50) }} as turns_50_on,
         wcba_files.filed_on,
         first_valid_check.checked_on as first_valid_check_on
     from {{ ref('int_resident_spells') }} as spells
@@ -66,8 +69,8 @@ counted_ranges as (
     select
         'floating_cert_verification_rate' as indicator_code,
         town_code,
-        greatest(valid_from, {{ date_turning('birth_date', 18) }}) as counted_from,
-        least(valid_to, {{ date_turning('birth_date', 50) }}) as counted_until,
+        greatest(valid_from, turns_18_on) as counted_from,
+        least(valid_to, turns_50_on) as counted_until,
         first_valid_check_on as numerator_from
     from women
     where population_type = 'floating'
@@ -77,8 +80,8 @@ counted_ranges as (
     select
         'floating_wcba_filing_rate',
         town_code,
-        greatest(valid_from, {{ date_turning('birth_date', 15) }}),
-        least(valid_to, {{ date_turning('birth_date', 50) }}),
+        greatest(valid_from, turns_15_on),
+        least(valid_to, turns_50_on),
         filed_on
     from women
     where population_type = 'floating'
@@ -88,8 +91,8 @@ counted_ranges as (
     select
         'wcba_info_collection_rate',
         town_code,
-        greatest(valid_from, {{ date_turning('birth_date', 15) }}),
-        least(valid_to, {{ date_turning('birth_date', 50) }}),
+        greatest(valid_from, turns_15_on),
+        least(valid_to, turns_50_on),
         filed_on
     from women
 

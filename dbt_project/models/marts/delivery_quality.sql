@@ -78,33 +78,26 @@ with_thresholds as (
     ) as {{ measure }}_threshold on true
     {%- endfor %}
 ),
+{#- when each measure is judged, what is compared, and the rows it needs -#}
+{%- set judging = {
+    'quarantined_share': {'when': 'is_checked', 'value': 'quarantined_share', 'rows': 'rows_read'},
+    'id_warning_share': {'when': 'is_checked', 'value': 'id_warning_share', 'rows': 'rows_read'},
+    'volume_change': {'when': 'is_newest', 'value': 'abs(volume_change)', 'rows': 'previous_rows_loaded'},
+} %}
 judged as (
     select
-        *,
+        *
+        {%- for measure in measures %}
+        {%- set j = judging[measure] %},
         case
-            when not is_checked or quarantined_share is null
-                or rows_read < coalesce(quarantined_share_min_rows, 0) then 'not_judged'
-            when quarantined_share >= quarantined_share_block_at then 'block'
-            when quarantined_share >= quarantined_share_warn_at then 'warn'
-            when coalesce(quarantined_share_warn_at, quarantined_share_block_at) is null then 'not_judged'
+            when not {{ j.when }} or {{ measure }} is null
+                or {{ j.rows }} < coalesce({{ measure }}_min_rows, 0) then 'not_judged'
+            when {{ j.value }} >= {{ measure }}_block_at then 'block'
+            when {{ j.value }} >= {{ measure }}_warn_at then 'warn'
+            when coalesce({{ measure }}_warn_at, {{ measure }}_block_at) is null then 'not_judged'
             else 'ok'
-        end as quarantined_share_level,
-        case
-            when not is_checked or id_warning_share is null
-                or rows_read < coalesce(id_warning_share_min_rows, 0) then 'not_judged'
-            when id_warning_share >= id_warning_share_block_at then 'block'
-            when id_warning_share >= id_warning_share_warn_at then 'warn'
-            when coalesce(id_warning_share_warn_at, id_warning_share_block_at) is null then 'not_judged'
-            else 'ok'
-        end as id_warning_share_level,
-        case
-            when not is_newest or volume_change is null
-                or previous_rows_loaded < coalesce(volume_change_min_rows, 0) then 'not_judged'
-            when abs(volume_change) >= volume_change_block_at then 'block'
-            when abs(volume_change) >= volume_change_warn_at then 'warn'
-            when coalesce(volume_change_warn_at, volume_change_block_at) is null then 'not_judged'
-            else 'ok'
-        end as volume_change_level
+        end as {{ measure }}_level
+        {%- endfor %}
     from with_thresholds
 )
 select
