@@ -13,7 +13,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export PYTHONPATH := $(CURDIR)
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test bench-load bench-build up down lock venv clean
+.PHONY: demo test test-unit lint bench-load bench-build docs up down lock venv clean
 
 venv: $(VENV)/.installed
 
@@ -26,8 +26,14 @@ $(VENV)/.installed: requirements.lock
 demo: venv ## extracts in, published marts and a summary out
 	$(PY) -m include.cli demo
 
-test: venv ## the test suite against WAREHOUSE_URL, else 127.0.0.1:5432, else an embedded server
+test: venv ## every test (unit, integration, e2e) against WAREHOUSE_URL, else 127.0.0.1:5432, else an embedded server
 	$(PY) -m pytest
+
+test-unit: venv ## the fast loop: tests/unit only (no database), seconds
+	$(PY) -m pytest tests/unit -q
+
+lint: venv ## ruff over the whole tree (configured in pyproject.toml)
+	$(VENV)/bin/ruff check .
 
 bench-load: venv ## the loader's rows/s on a district-scale rkb_ldrk against psql \copy and pandas to_sql
 	$(PY) benchmarks/bench_load.py

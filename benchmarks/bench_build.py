@@ -11,7 +11,7 @@
    the loader another ten minutes;
 3. a reference in the same server: every loaded raw table copied once
    (`create table ... as select *`), the least any build reading its inputs must do;
-4. `include.transform.build` (seeds, then `dbt build`: every model, data test and unit test).
+4. `include.transform.dbt.build` (seeds, then `dbt build`: every model, data test and unit test).
 
 It prints the build's seconds, its ratio to the reference, and the slowest nodes. The
 scratch database is kept (`--reuse` builds again without loading); `--drop` drops it.
@@ -31,8 +31,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from include import landing, loader, transform, warehouse  # noqa: E402
-from include.pseudonym import Pseudonymizer  # noqa: E402
+from include import config
+from include.errors import BadFileName
+from include.ingest import landing, loader
+from include.ingest.pseudonym import Pseudonymizer
+from include.transform import dbt
+from include.warehouse import connection, schema
 
 DEFAULT_LANDING = ROOT / ".bench" / "district-24m"
 DATABASE = "fpwh_bench_build"
@@ -61,7 +65,7 @@ def files_a_build_reads(folder: Path) -> tuple[list[Path], dict[str, list[Path]]
     for path in sorted(folder.iterdir()):
         try:
             name = landing.parse_name(path.name)
-        except landing.BadFileName:
+        except BadFileName:
             continue
         if name.source.kind == "event":
             events.append(path)
@@ -75,9 +79,8 @@ def load(url: str, events: list[Path], snapshots: dict[str, list[Path]]) -> int:
     pseudonymize = Pseudonymizer(PSEUDONYM_KEY)
     rows = 0
     started = time.perf_counter()
-    with warehouse.connect(url) as conn:
-        warehouse.ensure_ingest_schema(conn)
-        warehouse.ensure_roles(conn)
+    with connection.connect(url) as conn:
+        schema.apply(conn)
         conn.commit()
         for code, paths in snapshots.items():
             for path in paths:
@@ -97,7 +100,7 @@ def load(url: str, events: list[Path], snapshots: dict[str, list[Path]]) -> int:
 
 def reference_copy_seconds(url: str) -> float:
     """Copy every loaded raw table once inside the server, then drop the copies."""
-    with warehouse.connect(url, autocommit=True) as conn:
+    with connection.connect(url, autocommit=True) as conn:
         tables = [t for (t,) in conn.execute(
             "select tablename from pg_tables where schemaname = 'raw' order by tablename")]
         conn.execute("create schema if not exists bench_reference")
@@ -117,13 +120,13 @@ def main() -> None:
     parser.add_argument("--drop", action="store_true", help="drop the scratch database at the end")
     args = parser.parse_args()
 
-    server = os.environ.get("WAREHOUSE_URL") or warehouse.LOCAL_SERVER_URL
-    url = warehouse.with_database(server, DATABASE)
+    server = os.environ.get("WAREHOUSE_URL") or config.LOCAL_SERVER_URL
+    url = connection.with_database(server, DATABASE)
     if not args.reuse:
         events, snapshots = files_a_build_reads(landing_folder(args.landing))
-        with warehouse.connect(server, autocommit=True) as conn:
+        with connection.connect(server, autocommit=True) as conn:
             conn.execute(f"drop database if exists {DATABASE}")
-        warehouse.ensure_database(url)
+        connection.ensure_database(url)
         print(f"loading the newest snapshots and {len(events)} event files into {DATABASE} ...", flush=True)
         started = time.perf_counter()
         rows = load(url, events, snapshots)
@@ -132,9 +135,9 @@ def main() -> None:
     reference = reference_copy_seconds(url)
     print(f"reference (every raw table copied once): {reference:.1f} s", flush=True)
     started = time.perf_counter()
-    summary = transform.build(url, START.isoformat())
+    summary = dbt.build(url, START.isoformat())
     seconds = time.perf_counter() - started
-    run_results = json.loads((transform.DBT_PROJECT_DIR / "target" / "run_results.json").read_text())
+    run_results = json.loads((dbt.DBT_PROJECT_DIR / "target" / "run_results.json").read_text())
     nodes = sorted(run_results["results"], key=lambda r: -r["execution_time"])
     print("slowest nodes:")
     for node in nodes[:10]:
@@ -142,7 +145,7 @@ def main() -> None:
     print(f"build (seeds + dbt build, {summary['nodes']} nodes): {seconds:.1f} s")
     print(f"build/reference ratio: {seconds / reference:.2f}")
     if args.drop:
-        with warehouse.connect(server, autocommit=True) as conn:
+        with connection.connect(server, autocommit=True) as conn:
             conn.execute(f"drop database {DATABASE}")
 
 

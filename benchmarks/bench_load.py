@@ -2,7 +2,7 @@
 
 `make bench-load` runs it. In one run, on the same raw table of a scratch database:
 
-1. the loader (`include.loader.load_file`: decode, validate, pseudonymize, COPY, ledger,
+1. the loader (`include.ingest.loader.load_file`: decode, validate, pseudonymize, COPY, ledger,
    all included), in a child process so that its wall time and peak memory (VmHWM:
    the child's peak resident set) are the loader's alone;
 2. `psql \\copy` of the same rows, already clean: the loaded raw rows exported to a CSV,
@@ -37,7 +37,9 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from include import registry, warehouse  # noqa: E402
+from include import config
+from include.contract import registry
+from include.warehouse import connection, schema
 
 SOURCE = registry.source("rkb_ldrk")
 FILE_NAME = "rkb_ldrk_20260131.csv"  # the name the loader reads the as-of date from
@@ -97,8 +99,8 @@ def _vm(field: str) -> int:
 
 def child_load(url: str, path: Path, profile: Path | None) -> None:
     """Run in the child: load the file, print one JSON line with time and memory."""
-    from include import loader
-    from include.pseudonym import Pseudonymizer
+    from include.ingest import loader
+    from include.ingest.pseudonym import Pseudonymizer
 
     pseudonymize = Pseudonymizer(PSEUDONYM_KEY)
     with psycopg.connect(url) as conn:
@@ -206,8 +208,8 @@ def main(argv: list[str] | None = None) -> int:
         child_load(args.child_load[0], Path(args.child_load[1]), args.profile)
         return 0
 
-    server = os.environ.get("WAREHOUSE_URL") or warehouse.LOCAL_SERVER_URL
-    if not warehouse.server_answers(server):
+    server = os.environ.get("WAREHOUSE_URL") or config.LOCAL_SERVER_URL
+    if not connection.server_answers(server):
         parser.error(f"no PostgreSQL answers at {server}: set WAREHOUSE_URL")
     path = input_file(args.cache_dir, args.rows)
     rows = _data_rows(path)
@@ -215,12 +217,12 @@ def main(argv: list[str] | None = None) -> int:
           f"{rows:,} rows, {path.stat().st_size / 1e6:.0f} MB")
 
     name = f"fpwh_bench_{uuid.uuid4().hex[:10]}"
-    url = warehouse.with_database(server, name)
-    warehouse.ensure_database(url)
+    url = connection.with_database(server, name)
+    connection.ensure_database(url)
     clean = args.cache_dir / "clean_rows.csv"
     try:
         with psycopg.connect(url) as conn:
-            warehouse.ensure_ingest_schema(conn)
+            schema.apply(conn)
 
         loaded = run_loader(url, path, args.profile)
         result = loaded["result"]
@@ -246,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"loader/psql ratio: {loader_rate / psql_rate:.2f}")
     finally:
         clean.unlink(missing_ok=True)
-        with psycopg.connect(warehouse.with_database(server, "postgres"), autocommit=True) as conn:
+        with psycopg.connect(connection.with_database(server, "postgres"), autocommit=True) as conn:
             conn.execute(f'drop database if exists "{name}" with (force)')
     return 0
 

@@ -18,7 +18,7 @@ from datetime import datetime
 from airflow.sdk import dag, get_current_context, task
 
 from common.assets import RAW_TABLE_ASSETS
-from include import lineage_events, pipeline
+from include import tasks
 
 
 @dag(
@@ -34,22 +34,19 @@ from include import lineage_events, pipeline
 def fp_ingest():
     @task
     def prepare_warehouse() -> None:
-        pipeline.prepare_warehouse()
+        tasks.prepare_warehouse()
 
     @task
     def list_landed_files() -> list[str]:
-        return pipeline.list_landed_files()
+        return tasks.list_landed_files()
 
     @task(map_index_template="{{ task.op_kwargs['path'].rsplit('/', 1)[-1] }}")
     def load_file(path: str) -> dict:
-        result = pipeline.load_landed_file(path, run_id=get_current_context()["run_id"])
-        # what this file fed (its raw table, the ledger, the quarantine), for OpenLineage
-        lineage_events.declare_load(path, result)
-        return result
+        return tasks.load_landed_file(path, run_id=get_current_context()["run_id"])
 
     @task(outlets=RAW_TABLE_ASSETS)
     def summarize_loads(results: list[dict]) -> dict:
-        return pipeline.summarize_loads(list(results))
+        return tasks.summarize_loads(list(results))
 
     files = list_landed_files()
     prepare_warehouse() >> files

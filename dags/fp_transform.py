@@ -20,7 +20,7 @@ from datetime import datetime
 from airflow.sdk import AssetAny, dag, get_current_context, task
 
 from common.assets import RAW_TABLE_ASSETS
-from include import lineage_events, pipeline
+from include import tasks
 
 
 @dag(
@@ -36,30 +36,27 @@ from include import lineage_events, pipeline
 def fp_transform():
     @task
     def build_candidate_marts() -> dict:
-        return pipeline.build_candidate_marts()
+        return tasks.build_candidate_marts()
 
     @task
     def quality_gate() -> dict:
         context = get_current_context()
-        return pipeline.check_candidate_marts(
-            context["run_id"], keep_result=lambda summary: context["ti"].xcom_push(key="quality", value=summary))
+        return tasks.check_candidate_marts(
+            context["run_id"], keep_result=lambda result: context["ti"].xcom_push(key="quality", value=result))
 
     @task
     def publish(quality_result: dict, build: dict) -> dict:
-        result = pipeline.publish_marts(get_current_context()["run_id"], quality_result, build)
-        # candidate.<table> in, marts.<table> out: the lineage graph reaches the published marts
-        lineage_events.declare_publication(result)
-        return result
+        return tasks.publish_marts(get_current_context()["run_id"], quality_result, build)
 
     @task
     def report() -> str:
-        return pipeline.report()
+        return tasks.report()
 
     @task(trigger_rule="all_done")
     def send_alerts() -> dict:
         """Runs whatever happened before it: a blocked gate is exactly what must be told."""
         context = get_current_context()
-        return pipeline.send_alerts(context["run_id"], context["ti"].xcom_pull(task_ids="quality_gate", key="quality"))
+        return tasks.send_alerts(context["run_id"], context["ti"].xcom_pull(task_ids="quality_gate", key="quality"))
 
     built = build_candidate_marts()
     checked = quality_gate()

@@ -1,17 +1,21 @@
-"""(Re)create the committed Great Expectations context under expectations/gx/.
+"""(Re)write the committed Great Expectations context under expectations/gx/.
 
-Run by hand after changing a definition below (or the source registry), then review and
-commit the JSON it writes:
+Run by hand after changing a definition below, the source registry or the dbt contract of
+indicator_values, then review and commit the files it writes:
 
-    cd /work/main && PYTHONPATH=. .venv/bin/python expectations/build_context.py [URL]
+    cd /work/main && PYTHONPATH=. .venv/bin/python expectations/build_context.py
 
-URL (or WAREHOUSE_URL, else the local development database fpwh_dev on 127.0.0.1:5432)
-must reach a built warehouse (candidate.indicator_values, candidate.delivery_quality,
-candidate.source_timeliness): GX checks each table when its asset is added. The URL
-itself is never written: the datasource reads `${GX_WAREHOUSE_URL}`.
+No database is needed. `documents()` states every committed document of the context (the
+suites, validation definitions and checkpoint, and great_expectations.yml with the
+datasource and its assets), and `files()` renders them as GX writes them;
+tests/test_gx_context_current.py fails when the committed files differ from `files()`.
+The script writes them, then has GX load the context and save every object again (in a
+copy) and fails if GX would write any file differently. The URL is never written: the
+datasource reads `${GX_WAREHOUSE_URL}`. Ids are uuid5 of each object's name (an
+expectation's: its suite and position), so rebuilding changes a file only when a
+definition changed.
 
-The pipeline never runs this script; include/quality.py only loads what it wrote.
-Rebuilding gives every object a new id; the definitions themselves are what to review.
+The pipeline never runs this script; include/gate/checkpoint.py only loads what it wrote.
 
 One checkpoint runs four suites, each on one asset of the datasource `warehouse`:
 
@@ -19,15 +23,16 @@ One checkpoint runs four suites, each on one asset of the datasource `warehouse`
                         share of quarantined rows and of rows with ID-number warnings, the
                         volume against the previous delivery, and the level each reaches
                         under the seed ref_quality_thresholds); and, one query per source
-                        generated from include/registry.py, the required columns of the
-                        raw rows of every judged delivery
+                        generated from include/contract/registry.py, the required columns of
+                        the raw rows of every judged delivery
   source_timeliness     candidate.source_timeliness: late and missing extracts, against
                         the seed's late_days and missing_periods levels
-  candidate_marts       candidate.indicator_values: the contract, ranges, numerator <=
-                        denominator, the sex ratio's interval and flag, the org x period
-                        grid where it is known to be full (district rows wherever town rows
-                        are; a sex-ratio row wherever female births are: other rows are
-                        absent by design when their denominator is 0)
+  candidate_marts       candidate.indicator_values: the contract (columns, not-null columns
+                        and key from dbt_project/models/marts/indicator_values.yml), ranges,
+                        numerator <= denominator, the sex ratio's interval and flag, the org
+                        x period grid where it is known to be full (district rows wherever
+                        town rows are; a sex-ratio row wherever female births are: other rows
+                        are absent by design when their denominator is 0)
   candidate_schema      information_schema.columns of the schema candidate: no column
                         whose name suggests personal data, in any candidate table
 
@@ -36,46 +41,70 @@ stops, alert) and `warning` = warn (publish, alert). Checks on a measure come in
 one per level, each selecting the rows at that level (levels are data: the seed, read
 by the dbt model or by the query). Checks counted in failing rows name their seed row in
 `meta.threshold`; the gate reads that row when it runs and takes the level from it, by
-the count of failing rows (see include/quality.py). `meta.check` names the check in messages, alerts and
-audit.quality_results; `meta.table` the table a check is about, where it is not the asset.
+the count of failing rows (see include/gate/levels.py). `meta.check` names the check in
+messages, alerts and audit.quality_results; `meta.table` the table a check is about, where
+it is not the asset.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
+import io
+import json
 import logging
-import os
 import shutil
 import sys
+import tempfile
+import uuid
 import warnings
+from pathlib import Path
 
-from include import registry, warehouse
-from include.quality import CHECKPOINT_NAME, CONTEXT_ROOT, KEY_COLUMNS, URL_VARIABLE, sqlalchemy_url
+from include import config
+from include.contract import registry
+from include.gate.checkpoint import CHECKPOINT_NAME
+from include.gate.levels import THRESHOLDS_TABLE, Level
+from include.transform import marts_contract
 
+GX_DIR = config.GX_CONTEXT_ROOT / "gx"
 DATASOURCE = "warehouse"
 ASSET = "candidate_indicator_values"
 SCHEMA, TABLE = "candidate", "indicator_values"
 SUITE = "candidate_marts"
-VALIDATION = "candidate_marts"
-DEV_URL = warehouse.with_database(warehouse.LOCAL_SERVER_URL, "fpwh_dev")
-THRESHOLDS = "reference.ref_quality_thresholds"  # the dbt seed, where dbt builds it
+BATCH_DEFINITION = "whole_table"
+THRESHOLDS = THRESHOLDS_TABLE  # the dbt seed, where dbt builds it
 DOCS_SITE = "local_site"  # Data Docs under gx/uncommitted/data_docs/local_site
 DOCS_VALIDATIONS_LISTED = 48  # the index lists the newest 48 validations: 12 runs of 4 suites
+# Every id is uuid5 of the object's name in this namespace: the same definitions, the same files.
+ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:fpwh:expectations/gx")
+# Only while GX loads and saves the context (nothing connects): the datasource reads it.
+PLACEHOLDER_URL = "postgresql+psycopg://localhost/not_connected"
 
-BLOCK, WARN = "critical", "warning"  # GX severities: the gate's levels block and warn
+BLOCK, WARN = Level.BLOCK, Level.WARN
 
-# The dbt contract of marts/indicator_values.yml, in its order.
-CONTRACT_COLUMNS = [
-    "indicator_code", "org_code", "org_level", "period_type", "period_start", "period_end",
-    "period_label", "reference_date", "is_partial", "numerator", "denominator", "value",
-    "target_value", "target_met", "lead_unit", "ci_low", "ci_high", "is_significantly_high",
-]
-NOT_NULL_COLUMNS = [
-    "indicator_code", "org_code", "org_level", "period_type", "period_start", "period_end",
-    "reference_date", "is_partial", "numerator", "denominator", "value", "lead_unit",
-]
+# The dbt contract of marts/indicator_values.yml, in its order: the one statement of the columns.
+CONTRACT_COLUMNS = marts_contract.column_names()
+NOT_NULL_COLUMNS = marts_contract.not_null_columns()
+KEY_COLUMNS = marts_contract.key_columns()
 SEX_RATIO = "sex_ratio_at_birth"
 SIGNIFICANCE_THRESHOLD = 107  # spec: flagged only when the interval's low bound exceeds 107
 TOLERANCE = "1e-9"
+# GX's serialised form of the row condition `Column("indicator_code") != SEX_RATIO`
+NOT_SEX_RATIO = {"column": {"name": "indicator_code"}, "operator": "!=", "parameter": SEX_RATIO,
+                 "type": "comparison"}
+
+
+def object_id(kind: str, *name: str | int) -> str:
+    return str(uuid.uuid5(ID_NAMESPACE, "/".join([kind, *map(str, name)])))
+
+
+def expect(type_: str, description: str, meta: dict, level: Level = BLOCK, **kwargs) -> dict:
+    """One expectation as GX stores it (its id is given by its suite). Keyword arguments
+    are written as GX normalises them: bounds of column values as floats, defaults left out,
+    a query without its trailing whitespace and semicolons."""
+    if "unexpected_rows_query" in kwargs:
+        kwargs["unexpected_rows_query"] = kwargs["unexpected_rows_query"].rstrip("; \t\r\n\v\f")
+    return {"type": type_, "kwargs": kwargs, "meta": meta, "description": description, "severity": level.severity}
+
 
 # Cross-row and cross-table checks. GX puts the batch where `{batch}` stands: as
 # "(select ...) AS subselect" when the query has no JOIN, as "(select ...)" when it has
@@ -144,79 +173,86 @@ order by 1, 2, 3, 4
 """
 
 
-def expectations(gx):
+
+def expectations() -> list[dict]:
     """The suite candidate_marts, in the order failures are reported. Every check blocks
     (GX's default severity, critical) unless its seed row says otherwise."""
-    from great_expectations.expectations.row_conditions import Column
-
-    E = gx.expectations
-    not_sex_ratio = Column("indicator_code") != SEX_RATIO
 
     def meta(check: str, explanation: str, threshold: str | None = None) -> dict:
         return {"check": check, "threshold": threshold or check, "explanation": explanation}
 
     items = [
-        E.ExpectTableColumnsToMatchSet(
-            column_set=CONTRACT_COLUMNS,
-            exact_match=True,
+        expect(
+            "expect_table_columns_to_match_set",
+            column_set=CONTRACT_COLUMNS,  # exact_match: GX's default, True, which it does not store
             description="The table has exactly the columns of the dbt contract, no more and no fewer.",
             meta=meta("table_columns",
                       "An extra column could carry personal data (ID numbers, names) into the "
                       "published marts; a missing one breaks the BI tool."),
         ),
-        E.ExpectTableRowCountToBeBetween(
+        expect(
+            "expect_table_row_count_to_be_between",
             min_value=1,
             description="The table is not empty.",
             meta=meta("not_empty", "Publishing an empty table would wipe every indicator from the BI tool."),
         ),
     ]
     for column in NOT_NULL_COLUMNS:
-        items.append(E.ExpectColumnValuesToNotBeNull(
+        items.append(expect(
+            "expect_column_values_to_not_be_null",
             column=column,
             description=f"Column {column} is never empty.",
             meta=meta(f"not_null_{column}", f"The contract declares {column} not null.", "not_null"),
         ))
     items += [
-        E.ExpectCompoundColumnsToBeUnique(
+        expect(
+            "expect_compound_columns_to_be_unique",
             column_list=list(KEY_COLUMNS),
             description="One row per indicator, org unit, period type and period start.",
             meta=meta("unique_key", "A duplicate would be counted twice by anyone summing the table."),
         ),
-        E.ExpectColumnValuesToBeInSet(
+        expect(
+            "expect_column_values_to_be_in_set",
             column="org_level", value_set=["district", "town"],
             description="org_level is 'district' or 'town'.",
             meta=meta("org_level_values", "The only org levels the marts publish."),
         ),
-        E.ExpectColumnValuesToBeInSet(
+        expect(
+            "expect_column_values_to_be_in_set",
             column="period_type", value_set=["month", "quarter", "year"],
             description="period_type is 'month', 'quarter' or 'year'.",
             meta=meta("period_type_values", "The only period types the marts publish."),
         ),
-        E.ExpectColumnValuesToBeBetween(
-            column="denominator", min_value=0, strict_min=True,
+        expect(
+            "expect_column_values_to_be_between",
+            column="denominator", min_value=0.0, strict_min=True,
             description="The denominator is greater than 0.",
             meta=meta("denominator_positive", "The spec publishes no row where the denominator is 0."),
         ),
-        E.ExpectColumnValuesToBeBetween(
-            column="value", min_value=0,
+        expect(
+            "expect_column_values_to_be_between",
+            column="value", min_value=0.0,
             description="The value is 0 or more.",
             meta=meta("value_non_negative", "Counts and their ratios cannot be negative."),
         ),
-        E.ExpectColumnValuesToBeBetween(
-            column="value", min_value=0, max_value=100, row_condition=not_sex_ratio,
+        expect(
+            "expect_column_values_to_be_between",
+            column="value", min_value=0.0, max_value=100.0, row_condition=NOT_SEX_RATIO,
             description="Percentages (every indicator but the sex ratio at birth) lie between 0 and 100.",
             meta=meta("percentage_range",
                       "Value is 100 x numerator / denominator with numerator <= denominator; "
                       "the sex ratio at birth (males per 100 females) is exempt."),
         ),
-        E.ExpectColumnPairValuesAToBeGreaterThanB(
-            column_A="denominator", column_B="numerator", or_equal=True, row_condition=not_sex_ratio,
+        expect(
+            "expect_column_pair_values_a_to_be_greater_than_b",
+            column_A="denominator", column_B="numerator", or_equal=True, row_condition=NOT_SEX_RATIO,
             description="The numerator does not exceed the denominator (every indicator but the sex ratio at birth).",
             meta=meta("numerator_le_denominator",
                       "The numerator counts a subset of the denominator; for the sex ratio they "
                       "are male and female births."),
         ),
-        E.UnexpectedRowsExpectation(
+        expect(
+            "unexpected_rows_expectation",
             unexpected_rows_query=SEX_RATIO_WITHIN_INTERVAL,
             description="Sex ratio at birth: the value lies inside its 95% interval "
                         f"(ci_low <= value <= ci_high, within {TOLERANCE}).",
@@ -224,7 +260,8 @@ def expectations(gx):
                       "The Wilson interval of the male share, on the ratio scale, always contains "
                       "the point estimate; a missing bound fails too."),
         ),
-        E.UnexpectedRowsExpectation(
+        expect(
+            "unexpected_rows_expectation",
             unexpected_rows_query=SEX_RATIO_SIGNIFICANCE_FLAG,
             description="Sex ratio at birth: is_significantly_high is true exactly when "
                         f"ci_low exceeds {SIGNIFICANCE_THRESHOLD}.",
@@ -232,14 +269,16 @@ def expectations(gx):
                       "A value above 107 whose interval reaches below 107 is above the range but "
                       "not significant; alerts rely on this flag."),
         ),
-        E.UnexpectedRowsExpectation(
+        expect(
+            "unexpected_rows_expectation",
             unexpected_rows_query=DISTRICT_ROW_PRESENT,
             description="Every period with a town row for the sex ratio at birth or a fp_rate_* "
                         "indicator also has the district row.",
             meta=meta("district_row_present",
                       "The district row sums its towns, so it exists whenever a town row does."),
         ),
-        E.UnexpectedRowsExpectation(
+        expect(
+            "unexpected_rows_expectation",
             unexpected_rows_query=SEX_RATIO_ROW_FOR_BIRTHS,
             description="Every town and period with at least one female birth has a sex ratio at "
                         "birth row.",
@@ -329,17 +368,18 @@ order by dq.as_of_date, dq.file_name, r._row_number
 """
 
 
-def delivery_expectations(gx):
+
+def delivery_expectations() -> list[dict]:
     """The suite raw_deliveries: measures at block, then at warn, then required columns."""
-    E = gx.expectations
     items = []
-    for level, severity in (("block", BLOCK), ("warn", WARN)):
+    for level in (BLOCK, WARN):
         for measure, (what, _columns) in DELIVERY_MEASURES.items():
-            effect = ("publication is blocked" if level == "block"
+            effect = ("publication is blocked" if level is BLOCK
                       else "the marts are published and the delivering unit alerted")
-            items.append(E.UnexpectedRowsExpectation(
+            items.append(expect(
+                "unexpected_rows_expectation",
                 unexpected_rows_query=delivery_level_query(measure, level),
-                severity=severity,
+                level=level,
                 description=f"No delivery reaches the {level} level of {what}.",
                 meta={
                     "check": measure,
@@ -349,9 +389,10 @@ def delivery_expectations(gx):
                 },
             ))
     for src in registry.SOURCES:
-        items.append(E.UnexpectedRowsExpectation(
+        items.append(expect(
+            "unexpected_rows_expectation",
             unexpected_rows_query=required_columns_query(src),
-            severity=BLOCK,
+            level=BLOCK,
             description=f"{src.raw_table} ({src.name_zh}): no row of a judged delivery has an empty "
                         "required column.",
             meta={
@@ -359,8 +400,8 @@ def delivery_expectations(gx):
                 "threshold": "required_columns",
                 "scope": src.code,
                 "table": src.raw_table,
-                "explanation": "Required columns from the source registry (include/registry.py); the "
-                               "loader quarantines rows without them, so an empty one is a loader "
+                "explanation": "Required columns from the source registry (include/contract/registry.py); "
+                               "the loader quarantines rows without them, so an empty one is a loader "
                                "defect. Judged deliveries: the newest of a snapshot source, every "
                                "current one of an event source.",
             },
@@ -430,23 +471,25 @@ order by t.source_code
 """
 
 
-def timeliness_expectations(gx):
-    E = gx.expectations
+
+def timeliness_expectations() -> list[dict]:
     items = []
-    for level, severity in (("block", BLOCK), ("warn", WARN)):
+    for level in (BLOCK, WARN):
         items += [
-            E.UnexpectedRowsExpectation(
+            expect(
+                "unexpected_rows_expectation",
                 unexpected_rows_query=late_query(level),
-                severity=severity,
+                level=level,
                 description=f"No source's newest due extract arrived late by its {level} level of days.",
                 meta={"check": "late_days",
                       "explanation": "Days late of the newest due period of each source against the seed "
                                      "ref_quality_thresholds (late_days); by default warn from 1 day, "
                                      "never block."},
             ),
-            E.UnexpectedRowsExpectation(
+            expect(
+                "unexpected_rows_expectation",
                 unexpected_rows_query=missing_query(level),
-                severity=severity,
+                level=level,
                 description=f"No source has its {level} level of missing periods.",
                 meta={"check": "missing_periods",
                       "explanation": "Periods whose due date passed without a valid extract, per source, "
@@ -501,11 +544,11 @@ order by table_name, column_name
 """
 
 
-def schema_expectations(gx):
-    E = gx.expectations
-    return [E.UnexpectedRowsExpectation(
+def schema_expectations() -> list[dict]:
+    return [expect(
+        "unexpected_rows_expectation",
         unexpected_rows_query=personal_columns_query(),
-        severity=BLOCK,
+        level=BLOCK,
         description="No table of the schema candidate has a column whose name suggests personal data "
                     "(ID numbers, pseudonyms, names, contact details, dates of birth, document numbers).",
         meta={
@@ -524,7 +567,7 @@ SUITES = (  # (suite, asset, what it checks, its expectations), in the order fai
     (DELIVERIES_SUITE, DELIVERIES_ASSET,
      "Deliveries of every raw source: shares of quarantined rows and of ID-number warnings, volume "
      "against the previous delivery (candidate.delivery_quality, levels from the seed "
-     "ref_quality_thresholds), required columns of the raw rows (include/registry.py).",
+     "ref_quality_thresholds), required columns of the raw rows (include/contract/registry.py).",
      delivery_expectations),
     (TIMELINESS_SUITE, TIMELINESS_ASSET,
      "Late and missing extracts (candidate.source_timeliness), against the seed's levels.",
@@ -538,66 +581,217 @@ SUITES = (  # (suite, asset, what it checks, its expectations), in the order fai
      schema_expectations),
 )
 
+ASSETS = {  # the datasource's assets, each read whole (one batch definition)
+    ASSET: {"type": "table", "table_name": TABLE, "schema_name": SCHEMA},
+    DELIVERIES_ASSET: {"type": "table", "table_name": DELIVERIES_TABLE, "schema_name": SCHEMA},
+    TIMELINESS_ASSET: {"type": "table", "table_name": TIMELINESS_TABLE, "schema_name": SCHEMA},
+    COLUMNS_ASSET: {"type": "query", "query": COLUMNS_QUERY},
+}
 
-def build(url: str) -> None:
-    os.environ[URL_VARIABLE] = sqlalchemy_url(url)
-    os.environ["GX_ANALYTICS_ENABLED"] = "false"
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
-    warnings.simplefilter("ignore")
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    gx_dir = CONTEXT_ROOT / "gx"
-    if gx_dir.exists():  # start over, keeping run-time state (uncommitted/)
-        for child in gx_dir.iterdir():
-            if child.name != "uncommitted":
-                shutil.rmtree(child) if child.is_dir() else child.unlink()
+# ---------------------------------------------------------------------------------------
+# the documents: what is committed under expectations/gx/
 
-    context = gx.get_context(mode="file", project_root_dir=str(CONTEXT_ROOT))
-    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-    context.enable_analytics(False)  # saves analytics_enabled: false in great_expectations.yml
-    # The site's index lists the newest validations only: GX reads every listed result back
-    # to build it, so an unbounded index slows every run down a little more (a year of daily
-    # runs: minutes). The full history is audit.quality_results.
-    sites = dict(context.variables.data_docs_sites or {})
-    sites[DOCS_SITE]["site_index_builder"] = {"class_name": "DefaultSiteIndexBuilder",
-                                              "validation_results_limit": DOCS_VALIDATIONS_LISTED}
-    context.variables.data_docs_sites = sites
 
-    datasource = context.data_sources.add_sql(name=DATASOURCE, connection_string=f"${{{URL_VARIABLE}}}")
-    assets = {
-        ASSET: datasource.add_table_asset(name=ASSET, schema_name=SCHEMA, table_name=TABLE),
-        DELIVERIES_ASSET: datasource.add_table_asset(
-            name=DELIVERIES_ASSET, schema_name=SCHEMA, table_name=DELIVERIES_TABLE),
-        TIMELINESS_ASSET: datasource.add_table_asset(
-            name=TIMELINESS_ASSET, schema_name=SCHEMA, table_name=TIMELINESS_TABLE),
-        COLUMNS_ASSET: datasource.add_query_asset(name=COLUMNS_ASSET, query=COLUMNS_QUERY),
+def ref(kind: str, name: str, *within: str) -> dict:
+    """How one GX object names another: its id and name."""
+    return {"id": object_id(kind, *within, name), "name": name}
+
+
+def suite_document(name: str, explanation: str, items: list[dict]) -> dict:
+    return {
+        "expectations": [{**item, "id": object_id("expectation", name, i)} for i, item in enumerate(items)],
+        "id": object_id("suite", name),
+        "meta": {"explanation": explanation,
+                 "great_expectations_version": importlib.metadata.version("great_expectations")},
+        "name": name,
+        "notes": None,
     }
 
-    validations = []
-    counts = []
-    for suite_name, asset_name, explanation, make in SUITES:
-        batch_definition = assets[asset_name].add_batch_definition_whole_table("whole_table")
-        suite = context.suites.add(gx.ExpectationSuite(name=suite_name, meta={"explanation": explanation}))
-        for expectation in make(gx):
-            suite.add_expectation(expectation)
-        validations.append(context.validation_definitions.add(
-            gx.ValidationDefinition(name=suite_name, data=batch_definition, suite=suite)
-        ))
-        counts.append(f"{suite_name} {len(suite.expectations)}")
-    context.checkpoints.add(gx.Checkpoint(
-        name=CHECKPOINT_NAME,
-        validation_definitions=validations,
+
+def validation_document(suite: str, asset: str) -> dict:
+    return {
+        "data": {
+            "asset": ref("asset", asset, DATASOURCE),
+            "batch_definition": ref("batch_definition", BATCH_DEFINITION, DATASOURCE, asset),
+            "datasource": ref("datasource", DATASOURCE),
+        },
+        "id": object_id("validation_definition", suite),
+        "name": suite,
+        "suite": ref("suite", suite),
+    }
+
+
+def checkpoint_document() -> dict:
+    return {
         # No UpdateDataDocsAction: it rebuilds the site's index once per validation (four per
-        # run); include/quality.py builds the run's pages and the index once, after the run.
-        actions=[],
+        # run); include/gate/checkpoint.py builds the run's pages and the index once, after the run.
+        "actions": [],
+        "id": object_id("checkpoint", CHECKPOINT_NAME),
+        "name": CHECKPOINT_NAME,
         # COMPLETE: failing rows come back with their key columns, so messages can name them
         # (unexpected-rows queries return their own columns; only candidate_marts has column checks)
-        result_format={"result_format": "COMPLETE", "unexpected_index_column_names": list(KEY_COLUMNS)},
-    ))
-    context.variables.save()
-    print(f"wrote {gx_dir}: checkpoint {CHECKPOINT_NAME} with suites {', '.join(counts)} (expectations)")
+        "result_format": {"result_format": "COMPLETE", "unexpected_index_column_names": list(KEY_COLUMNS)},
+        "validation_definitions": [ref("validation_definition", suite) for suite, *_ in SUITES],
+    }
+
+
+def context_config() -> dict:
+    """great_expectations.yml: GX's file context with the datasource `warehouse`."""
+    store = {"class_name": "TupleFilesystemStoreBackend"}
+    assets = {}
+    for name, spec in ASSETS.items():
+        kind, where = spec["type"], {k: v for k, v in spec.items() if k != "type"}
+        assets[name] = {
+            "type": kind,
+            "id": object_id("asset", DATASOURCE, name),
+            "batch_metadata": {},
+            "batch_definitions": {BATCH_DEFINITION: {
+                "id": object_id("batch_definition", DATASOURCE, name, BATCH_DEFINITION), "partitioner": None}},
+            **where,
+        }
+    return {
+        "config_version": 4.0,
+        "config_variables_file_path": "uncommitted/config_variables.yml",
+        "plugins_directory": "plugins/",
+        "stores": {
+            "expectations_store": {"class_name": "ExpectationsStore",
+                                   "store_backend": {**store, "base_directory": "expectations/"}},
+            "validation_results_store": {"class_name": "ValidationResultsStore",
+                                         "store_backend": {**store, "base_directory": "uncommitted/validations/"}},
+            "checkpoint_store": {"class_name": "CheckpointStore",
+                                 "store_backend": {**store, "suppress_store_backend_id": True,
+                                                   "base_directory": "checkpoints/"}},
+            "validation_definition_store": {"class_name": "ValidationDefinitionStore",
+                                            "store_backend": {**store, "base_directory": "validation_definitions/"}},
+        },
+        "expectations_store_name": "expectations_store",
+        "validation_results_store_name": "validation_results_store",
+        "checkpoint_store_name": "checkpoint_store",
+        "data_docs_sites": {DOCS_SITE: {
+            "class_name": "SiteBuilder",
+            "show_how_to_buttons": True,
+            "store_backend": {**store, "base_directory": f"uncommitted/data_docs/{DOCS_SITE}/"},
+            # The site's index lists the newest validations only: GX reads every listed result
+            # back to build it, so an unbounded index slows every run down a little more (a year
+            # of daily runs: minutes). The full history is audit.quality_results.
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder",
+                                   "validation_results_limit": DOCS_VALIDATIONS_LISTED},
+        }},
+        "analytics_enabled": False,
+        "data_context_id": object_id("data_context", "expectations"),
+        "progress_bars": {"globally": False, "metric_calculations": False},
+        "fluent_datasources": {DATASOURCE: {
+            "type": "sql",
+            "id": object_id("datasource", DATASOURCE),
+            "assets": assets,
+            "connection_string": f"${{{config.GX_WAREHOUSE_URL_ENV}}}",  # GX reads it from the environment
+        }},
+    }
+
+
+def documents() -> dict[str, dict]:
+    """Every committed document of the context, by its path under expectations/gx/."""
+    docs: dict[str, dict] = {"great_expectations.yml": context_config()}
+    for suite, _asset, explanation, make in SUITES:
+        docs[f"expectations/{suite}.json"] = suite_document(suite, explanation, make())
+    for suite, asset, *_ in SUITES:
+        docs[f"validation_definitions/{suite}.json"] = validation_document(suite, asset)
+    docs[f"checkpoints/{CHECKPOINT_NAME}.json"] = checkpoint_document()
+    return docs
+
+
+def render_yaml(doc: dict) -> str:
+    """YAML as GX writes great_expectations.yml (ruamel.yaml, GX's indentation)."""
+    from ruamel.yaml import YAML
+
+    handler = YAML()
+    handler.indent(mapping=2, sequence=4, offset=2)
+    out = io.StringIO()
+    handler.dump(doc, out)
+    return out.getvalue()
+
+
+def files() -> dict[str, str]:
+    """The text of every committed file the context's definitions make, by its path under
+    expectations/gx/: JSON as GX's stores write it (sorted keys, two spaces, no final newline)."""
+    texts = {}
+    for path, doc in documents().items():
+        texts[path] = render_yaml(doc) if path.endswith(".yml") else json.dumps(doc, indent=2, sort_keys=True)
+    # the expectations store's backend id file, as GX writes it: the context's id
+    texts["expectations/.ge_store_backend_id"] = f"store_backend_id = {context_config()['data_context_id']}\n"
+    return texts
+
+
+# ---------------------------------------------------------------------------------------
+# writing them
+
+
+def committed(gx_dir: Path = GX_DIR) -> dict[str, str]:
+    """The files of the context under `gx_dir` but run-time state (uncommitted/), by path."""
+    return {
+        p.relative_to(gx_dir).as_posix(): p.read_text(encoding="utf-8")
+        for p in sorted(gx_dir.rglob("*"))
+        if p.is_file() and "uncommitted" not in p.relative_to(gx_dir).parts
+    }
+
+
+def _gx_environment():
+    return config.tool_environment({config.GX_WAREHOUSE_URL_ENV: PLACEHOLDER_URL, config.GX_ANALYTICS_ENV: "false"})
+
+
+def gx_rewrites(project_root: Path) -> dict[str, str | None]:
+    """Load the context under `project_root` with GX and save every object again; return
+    the files GX wrote differently (path -> GX's text, None when it removed one). Empty:
+    the documents are exactly what GX would write. Changes the files under `project_root`."""
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    gx_dir = project_root / "gx"
+    before = committed(gx_dir)
+    with _gx_environment(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import great_expectations as gx
+
+        context = gx.get_context(mode="file", project_root_dir=str(project_root))
+        for suite in context.suites.all():
+            suite.save()
+        for validation in context.validation_definitions.all():
+            validation.save()
+        for checkpoint in context.checkpoints.all():
+            checkpoint.save()
+        context.variables.save()
+    after = committed(gx_dir)
+    paths = sorted(before.keys() | after.keys())
+    return {path: after.get(path) for path in paths if before.get(path) != after.get(path)}
+
+
+def build() -> None:
+    texts = files()
+    if GX_DIR.exists():  # start over, keeping run-time state (uncommitted/)
+        for child in GX_DIR.iterdir():
+            if child.name != "uncommitted":
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+    with _gx_environment(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import great_expectations as gx
+
+        # GX lays out a new file context (.gitignore, plugins/, uncommitted/); the documents replace its config
+        gx.get_context(mode="file", project_root_dir=str(config.GX_CONTEXT_ROOT))
+    for path, text in texts.items():
+        target = GX_DIR / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+
+    with tempfile.TemporaryDirectory() as scratch:  # GX's own rendering, in a copy
+        shutil.copytree(GX_DIR, Path(scratch) / "gx", ignore=shutil.ignore_patterns("uncommitted"))
+        rewritten = gx_rewrites(Path(scratch))
+    if rewritten:
+        raise SystemExit("GX would write these files differently (change documents() to write them as GX does): "
+                         + ", ".join(rewritten))
+    counts = ", ".join(f"{suite} {len(make())}" for suite, _, _, make in SUITES)
+    print(f"wrote {GX_DIR}: checkpoint {CHECKPOINT_NAME} with suites {counts} (expectations)")
 
 
 if __name__ == "__main__":
-    build(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("WAREHOUSE_URL") or DEV_URL)
+    if len(sys.argv) > 1:
+        raise SystemExit(f"usage: {sys.argv[0]} (no database is needed, and no URL)")
+    build()

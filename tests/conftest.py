@@ -1,6 +1,11 @@
 """Shared fixtures: a real PostgreSQL (WAREHOUSE_URL, else 127.0.0.1:5432, else an
 embedded server) with a fresh database per test that needs one, and Airflow's home
-under the project so that DAG runs use their own SQLite metadata database."""
+under the project so that DAG runs use their own SQLite metadata database.
+
+Tests are sorted by kind into folders, and each gets its folder's marker: unit/ (no
+database, seconds: `make test-unit`), integration/ (a real PostgreSQL, dbt, GX), e2e/ (whole
+pipeline runs). A unit test that asks for a database fails. A test that needs PostgreSQL
+fails, never skips, when there is none and no embedded server can start."""
 
 from __future__ import annotations
 
@@ -29,7 +34,9 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ["FPWH_PSEUDONYM_KEY"] = "test-only-pseudonymization-key"
 sys.path.insert(0, str(ROOT / "dags"))
 
-from include import outbox, synthetic, warehouse  # noqa: E402
+from include import config, synthetic  # noqa: E402
+from include.demo import outbox  # noqa: E402
+from include.warehouse import connection, schema  # noqa: E402
 
 
 class _Robot(BaseHTTPRequestHandler):
@@ -65,33 +72,47 @@ def robot_server():
         server.server_close()
 
 
+KINDS = ("unit", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        kind = Path(item.fspath).relative_to(ROOT / "tests").parts[0]
+        if kind not in KINDS:
+            raise pytest.UsageError(f"{item.nodeid}: a test lives in tests/unit, tests/integration or tests/e2e")
+        item.add_marker(kind)
+        if kind == "unit" and "server_url" in item.fixturenames:
+            raise pytest.UsageError(f"{item.nodeid} is a unit test but asks for a database: move it to integration/")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def alert_outbox(tmp_path_factory):
     """Alerts of the DAG runs go to a real local SMTP server that files them."""
     folder = tmp_path_factory.mktemp("outbox")
-    controller = outbox.start(folder)
+    mailbox = outbox.start(folder)
+    os.environ[config.SMTP_URL_ENV] = mailbox.url
     yield folder
-    controller.stop()
+    mailbox.stop()
 
 
 @pytest.fixture(scope="session")
 def server_url() -> str:
     """A PostgreSQL server to create test databases on."""
-    if url := os.environ.get("WAREHOUSE_URL"):
+    if url := config.env(config.WAREHOUSE_URL_ENV):
         return url
-    if warehouse.server_answers(warehouse.LOCAL_SERVER_URL):
-        return warehouse.LOCAL_SERVER_URL
-    return warehouse.start_embedded(ROOT / ".warehouse" / "test-pgdata")
+    if connection.server_answers(config.LOCAL_SERVER_URL):
+        return config.LOCAL_SERVER_URL
+    return connection.start_embedded(ROOT / ".warehouse" / "test-pgdata")
 
 
 @pytest.fixture
 def fresh_db(server_url: str):
     """The URL of a new, empty database, dropped after the test."""
     name = f"fpwh_test_{uuid.uuid4().hex[:10]}"
-    url = warehouse.with_database(server_url, name)
-    warehouse.ensure_database(url)
+    url = connection.with_database(server_url, name)
+    connection.ensure_database(url)
     yield url
-    with psycopg.connect(warehouse.with_database(server_url, "postgres"), autocommit=True) as conn:
+    with psycopg.connect(connection.with_database(server_url, "postgres"), autocommit=True) as conn:
         conn.execute(f'drop database if exists "{name}" with (force)')
 
 
@@ -99,7 +120,7 @@ def fresh_db(server_url: str):
 def db(fresh_db: str):
     """A connection to a fresh database with the ingest and raw tables created."""
     with psycopg.connect(fresh_db) as conn:
-        warehouse.ensure_ingest_schema(conn)
+        schema.apply(conn)
         yield conn
 
 
@@ -124,7 +145,7 @@ def demo_run(demo_landing, server_url, tmp_path_factory):
     folder into a fresh warehouse, its OpenLineage events to a file. Run once: several tests
     read what it left (the oracle's figures, the personal-data scans, the lineage graph)."""
     name = f"fpwh_test_{uuid.uuid4().hex[:10]}"
-    url = warehouse.with_database(server_url, name)
+    url = connection.with_database(server_url, name)
     events = tmp_path_factory.mktemp("lineage") / "openlineage.ndjson"
     env = {k: v for k, v in os.environ.items() if "OPENLINEAGE" not in k}
     env |= {
@@ -138,5 +159,5 @@ def demo_run(demo_landing, server_url, tmp_path_factory):
     assert done.returncode == 0, output[-5000:]
     assert "Published indicators, district 310112" in done.stdout
     yield DemoRun(url, output, events)
-    with psycopg.connect(warehouse.with_database(server_url, "postgres"), autocommit=True) as conn:
+    with psycopg.connect(connection.with_database(server_url, "postgres"), autocommit=True) as conn:
         conn.execute(f'drop database if exists "{name}" with (force)')

@@ -781,7 +781,7 @@ def _row(code, org, level, ptype, start, end, R, num, den, target):
     row = {
         "indicator_code": code, "org_code": org, "org_level": level, "period_type": ptype,
         "period_start": start, "period_end": end, "numerator": num, "denominator": den,
-        "value": value, "target_value": None, "target_met": None, "is_partial": R < end,
+        "value": value, "target_value": None, "target_met": None, "is_partial": end > R,
         "ci_low": None, "ci_high": None, "is_significantly_high": None,
     }
     if target is not None:

@@ -2,6 +2,6 @@
 
 from airflow.sdk import Asset
 
-from include.registry import SOURCES
+from include.contract.registry import SOURCES
 
 RAW_TABLE_ASSETS = [Asset(name=f"raw.{s.code}", uri=f"postgres://warehouse/fpwh/raw/{s.code}") for s in SOURCES]

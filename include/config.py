@@ -1,0 +1,126 @@
+"""Every setting of the warehouse, in one place: environment variables, Airflow connection
+ids, paths and tunable constants.
+
+Values from the environment are read when a function here is called (a task reads them
+when it runs), never at import. Library modules only read: the command line and the tests
+set the environment. The single exception is `tool_environment`, for the tools that run
+in-process and take their settings from the environment only (dbt's profiles.yml, the
+Great Expectations context): it sets them for the call and restores what was there.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+# ---- paths ----------------------------------------------------------------------------------
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+DBT_TARGET_DIR = DBT_PROJECT_DIR / "target"
+DBT_SOURCES_YML = DBT_PROJECT_DIR / "models" / "staging" / "_sources.yml"
+ORG_UNITS_SEED = DBT_PROJECT_DIR / "seeds" / "ref_org_units.csv"
+GX_CONTEXT_ROOT = PROJECT_ROOT / "expectations"
+DOCS_DIR = PROJECT_ROOT / ".docs"  # dbt docs of the newest publication (`make docs`)
+LINEAGE_LOG_FILE = PROJECT_ROOT / ".lineage" / "openlineage.ndjson"
+EMBEDDED_DATA_DIR = PROJECT_ROOT / ".warehouse" / "pgdata"
+AIRFLOW_HOME = PROJECT_ROOT / ".airflow"
+DAGS_DIR = PROJECT_ROOT / "dags"
+
+# ---- environment variables --------------------------------------------------------------------
+
+WAREHOUSE_URL_ENV = "WAREHOUSE_URL"
+LANDING_DIR_ENV = "LANDING_DIR"
+REPORTING_START_ENV = "REPORTING_START"
+PSEUDONYM_KEY_ENV = "FPWH_PSEUDONYM_KEY"
+PSEUDONYM_KEY_FILE_ENV = "FPWH_PSEUDONYM_KEY_FILE"
+SMTP_URL_ENV = "FPWH_SMTP_URL"
+ALERT_FROM_ENV = "FPWH_ALERT_FROM"
+DEFAULT_WEBHOOK_ENV = "FPWH_WEBHOOK_URL"
+GX_WAREHOUSE_URL_ENV = "GX_WAREHOUSE_URL"  # the GX datasource's ${...}: the URL is never written to a file
+GX_ANALYTICS_ENV = "GX_ANALYTICS_ENABLED"  # GX's own switch: no usage statistics leave the machine
+
+# ---- Airflow connections ---------------------------------------------------------------------
+
+SMTP_CONN_ID = "fp_smtp"
+PSEUDONYM_KEY_CONN_ID = "fp_pseudonym_key"  # its password holds the key
+
+# ---- the warehouse -------------------------------------------------------------------------
+
+LOCAL_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+DISTRICT_TIMEZONE = ZoneInfo("Asia/Shanghai")  # deadlines and "today" are the district's
+
+# ---- tunables --------------------------------------------------------------------------------
+
+LOAD_BATCH_ROWS = 2000  # records read, checked and sent to COPY together (~200 kB): memory stays flat
+LOGGED_BAD_ROWS = 5  # bad rows of a file named in the log, the rest counted
+KNOWN_TEXTS = 1 << 16  # distinct texts a column's parser remembers (dates, codes): memory stays flat
+GATE_SAMPLES = 5  # failing rows a quality check reports
+ALERT_SAMPLES = 5  # samples an alert lists
+ALERT_SUPPRESSION_HOURS = 24  # an alert delivered within this many hours is not sent again
+WEBHOOK_MAX_BYTES = 4000  # the WeCom robot takes at most 4096 bytes of markdown
+DELIVERY_TIMEOUT_SECONDS = 10  # per SMTP or webhook call
+DEFAULT_ALERT_FROM = "fpwh-alerts@example.gov.cn"  # placeholder; set the real sender by configuration
+
+
+# ---- reading the environment -----------------------------------------------------------------
+
+
+def env(name: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """An environment variable, None when unset or empty."""
+    return (os.environ if environ is None else environ).get(name) or None
+
+
+def warehouse_url() -> str:
+    url = env(WAREHOUSE_URL_ENV)
+    if not url:
+        raise RuntimeError(
+            f"{WAREHOUSE_URL_ENV} is not set: point it at a PostgreSQL database "
+            "(e.g. postgresql://user:password@host:5432/warehouse), or run `make demo`, "
+            "which starts an embedded server when it is unset."
+        )
+    return url
+
+
+def landing_dir() -> Path:
+    value = env(LANDING_DIR_ENV)
+    if not value:
+        raise RuntimeError(f"{LANDING_DIR_ENV} is not set: point it at the folder extracts are delivered into")
+    path = Path(value)
+    if not path.is_dir():
+        raise RuntimeError(f"{LANDING_DIR_ENV} {path} is not a folder")
+    return path
+
+
+def reporting_start() -> str | None:
+    """A date: the first reporting month, quarter and year are those containing it."""
+    return env(REPORTING_START_ENV)
+
+
+def in_airflow_task() -> bool:
+    """Whether this process runs an Airflow task (Airflow sets the task's context variables)."""
+    return env("AIRFLOW_CTX_TASK_ID") is not None
+
+
+@contextmanager
+def tool_environment(values: Mapping[str, str]) -> Iterator[None]:
+    """`values` in the environment while an in-process tool runs (dbt, Great Expectations read
+    their settings from it), what was there before restored afterwards."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def environment() -> Mapping[str, str]:
+    """The whole environment, read-only, for settings named by prefix (OPENLINEAGE__TRANSPORT__*)."""
+    return os.environ

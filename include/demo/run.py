@@ -1,0 +1,137 @@
+"""`python -m include.cli demo`: the whole pipeline on one machine with nothing configured.
+
+What is not configured gets a local default, and the run says which: an embedded PostgreSQL
+(WAREHOUSE_URL unset), a generated landing folder (LANDING_DIR unset), a key file under
+.secrets/ (no pseudonym key), a local SMTP outbox (no mail server), Airflow's home and its
+SQLite metadata under the project. The defaults are set in this process's environment: the
+DAG runs (dag.test(), in this process) read them as a deployment's tasks read theirs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+from include import config, tasks
+from include.demo import outbox
+from include.ingest import pseudonym
+from include.lineage import settings as lineage_settings
+from include.warehouse import connection
+
+ROOT = config.PROJECT_ROOT
+DEMO_LANDING = ROOT / ".demo" / "landing"
+DEMO_KEY_FILE = ROOT / ".secrets" / "pseudonym.key"
+DEMO_OUTBOX = ROOT / ".demo" / "outbox"
+DEMO_DATABASE = "fpwh"
+DEMO_START = date(2026, 1, 1)
+DEMO_MONTHS = 6
+
+
+def say(message: str) -> None:
+    print(f"[fpwh {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def airflow_environment() -> None:
+    """Airflow's home (SQLite metadata, logs) lives under the project; set before importing it."""
+    os.environ.setdefault("AIRFLOW_HOME", str(config.AIRFLOW_HOME))
+    os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(config.DAGS_DIR))
+    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    os.environ.setdefault("AIRFLOW__COSMOS__ENABLE_TELEMETRY", "False")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault(config.GX_ANALYTICS_ENV, "false")
+    # OpenLineage events (Airflow tasks, dbt models) to .lineage/openlineage.ndjson, unless a
+    # transport is configured (OPENLINEAGE_URL=http://marquez:5000 sends them to Marquez)
+    lineage_settings.default_environment(os.environ)
+    paths = [str(ROOT), str(config.DAGS_DIR)]
+    inherited = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    os.environ["PYTHONPATH"] = os.pathsep.join(paths + inherited)
+    for p in reversed(paths):
+        if p not in sys.path:
+            sys.path.insert(0, p)
+
+
+def migrate_airflow_db() -> None:
+    done = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout + done.stderr)
+        raise SystemExit("airflow db migrate failed (output above)")
+
+
+def run_dag(dag_id: str) -> None:
+    """Run one DAG end to end with dag.test() and fail loudly unless every task succeeded."""
+    module = importlib.import_module(dag_id)
+    dag_run = module.dag.test()
+    if dag_run is None or dag_run.state != "success":
+        state = getattr(dag_run, "state", "no run")
+        raise SystemExit(f"DAG {dag_id} ended in state {state!r}: see the task logs above")
+
+
+def _warehouse() -> str:
+    url = config.env(config.WAREHOUSE_URL_ENV)
+    if url:
+        say("warehouse: the server WAREHOUSE_URL names")
+    else:
+        url = connection.with_database(connection.start_embedded(), DEMO_DATABASE)
+        say(f"warehouse: embedded PostgreSQL, data in {config.EMBEDDED_DATA_DIR.relative_to(ROOT)}")
+    connection.ensure_database(url)
+    os.environ[config.WAREHOUSE_URL_ENV] = url
+    return url
+
+
+def _landing() -> Path:
+    if value := config.env(config.LANDING_DIR_ENV):
+        say(f"landing folder: {value}")
+        return Path(value)
+    if not DEMO_LANDING.is_dir() or not any(DEMO_LANDING.iterdir()):
+        from include import synthetic
+
+        start = date.fromisoformat(config.reporting_start() or DEMO_START.isoformat())
+        say(f"generating a synthetic landing folder in {DEMO_LANDING.relative_to(ROOT)} "
+            f"({DEMO_MONTHS} months from {start})")
+        synthetic.generate(DEMO_LANDING, preset="demo", start=start, months=DEMO_MONTHS)
+        os.environ.setdefault(config.REPORTING_START_ENV, start.isoformat())
+    else:
+        say(f"landing folder: {DEMO_LANDING.relative_to(ROOT)} (already generated)")
+    os.environ[config.LANDING_DIR_ENV] = str(DEMO_LANDING)
+    os.environ.setdefault(config.REPORTING_START_ENV, DEMO_START.isoformat())
+    return DEMO_LANDING
+
+
+def _key() -> None:
+    if config.env(config.PSEUDONYM_KEY_ENV) or config.env(config.PSEUDONYM_KEY_FILE_ENV):
+        return
+    existed = DEMO_KEY_FILE.exists()
+    pseudonym.ensure_local_key_file(DEMO_KEY_FILE)
+    os.environ[config.PSEUDONYM_KEY_FILE_ENV] = str(DEMO_KEY_FILE)
+    state = "existing" if existed else "created now; outside git"
+    say(f"pseudonymization key: {DEMO_KEY_FILE.relative_to(ROOT)} ({state})")
+
+
+def _mail() -> None:
+    if config.env(config.SMTP_URL_ENV) or config.env("AIRFLOW_CONN_FP_SMTP"):
+        return
+    os.environ[config.SMTP_URL_ENV] = outbox.start(DEMO_OUTBOX).url
+    say(f"alerts: no mail server configured, so they are filed in {DEMO_OUTBOX.relative_to(ROOT)}/ "
+        "by a local SMTP outbox")
+
+
+def demo() -> int:
+    started = time.monotonic()
+    airflow_environment()
+    _warehouse()
+    _landing()
+    _key()
+    _mail()
+    say("preparing Airflow's metadata database")
+    migrate_airflow_db()
+    for dag_id in ("fp_ingest", "fp_transform"):
+        say(f"running DAG {dag_id}")
+        run_dag(dag_id)
+    say(f"done in {time.monotonic() - started:.0f} s")
+    print(tasks.report())
+    return 0

@@ -1,0 +1,54 @@
+"""The warehouse's exceptions: one base, and one specific exception per thing that can go wrong.
+
+A caller that only needs to know "the pipeline refused" catches `WarehouseError`. Every
+message says what is wrong (file, row, rule, check) without repeating an ID number or a name.
+"""
+
+from __future__ import annotations
+
+
+class WarehouseError(Exception):
+    """Base of every exception the warehouse raises on purpose."""
+
+
+class InvalidIdNumber(WarehouseError, ValueError):
+    """The value is not a valid ID number; the message says why without repeating it."""
+
+
+class BadFileName(WarehouseError, ValueError):
+    """A landed file's name is not `<source>_<YYYYMMDD>[_n].<ext>` of a known source."""
+
+
+class BadFile(WarehouseError):
+    """The file cannot be read as its source; the message says why."""
+
+
+class MissingPseudonymKey(WarehouseError):
+    """No key for the ID-number pseudonyms is configured."""
+
+
+class DbtFailed(WarehouseError):
+    """dbt did not succeed; the message names the failing nodes."""
+
+
+class QualityGateFailed(WarehouseError):
+    """Some check at the block level failed; the message says what failed, in plain words.
+
+    `result` is the gate's result (a `GateResult`), as a passing run would have returned it.
+    """
+
+    def __init__(self, message: str, result=None):
+        super().__init__(message)
+        self.result = result
+
+
+class NothingToPublish(WarehouseError):
+    """There is no candidate to publish, or no previous publication to roll back to."""
+
+
+class AlertDeliveryFailed(WarehouseError):
+    """Some alerts did not reach every channel they should have; `result` holds the counts."""
+
+    def __init__(self, message: str, result: dict):
+        super().__init__(message)
+        self.result = result

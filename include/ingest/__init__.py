@@ -1,0 +1,1 @@
+"""Landing folder to raw tables: scan, read, validate, pseudonymize, COPY; ledger and quarantine."""

@@ -1,0 +1,82 @@
+"""The landing folder: which files are there, and what their names say."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from include.contract import registry
+from include.errors import BadFileName
+
+_NAME = re.compile(r"(?P<source>[a-z]+_[a-z]+)_(?P<date>\d{8})(?:_(?P<n>\d+))?\.(?P<ext>[a-z]+)")
+
+
+@dataclass(frozen=True)
+class DeliveryName:
+    source: registry.Source
+    as_of: date
+    delivery_no: int  # 1 for the first delivery, n for `_n`
+
+    @property
+    def order(self) -> tuple[date, int]:
+        """"Newer" means a later as-of date, then a higher n."""
+        return (self.as_of, self.delivery_no)
+
+
+def parse_name(file_name: str) -> DeliveryName:
+    """`<source>_<YYYYMMDD>[_n].<ext>` -> its source, as-of date and delivery number."""
+    m = _NAME.fullmatch(file_name)
+    if not m:
+        raise BadFileName(f"{file_name}: the name is not <source>_<YYYYMMDD>[_n].<ext>")
+    code = m["source"]
+    if code not in registry.SOURCES_BY_CODE:
+        raise BadFileName(f"{file_name}: {code!r} is not a known source")
+    src = registry.SOURCES_BY_CODE[code]
+    if m["ext"] != src.file_format:
+        raise BadFileName(f"{file_name}: {code} is delivered as .{src.file_format}, not .{m['ext']}")
+    digits = m["date"]
+    try:
+        as_of = date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
+    except ValueError:
+        raise BadFileName(f"{file_name}: {digits} is not a real date") from None
+    n = m["n"]
+    if n is not None and (int(n) < 2 or n != str(int(n))):
+        raise BadFileName(f"{file_name}: a later delivery is numbered _2, _3, ... (got _{n})")
+    return DeliveryName(src, as_of, int(n) if n else 1)
+
+
+@dataclass(frozen=True)
+class LandedFile:
+    path: str
+    name: str
+    sha256: str
+    bytes: int
+    arrived_at: datetime  # the file's modification time: when it landed in the folder
+
+
+def fingerprint(path: Path) -> LandedFile:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    stat = path.stat()
+    arrived = datetime.fromtimestamp(stat.st_mtime, tz=UTC)
+    return LandedFile(str(path), path.name, digest.hexdigest(), stat.st_size, arrived)
+
+
+def scan(landing_dir: Path) -> list[Path]:
+    """Every regular file in the landing folder (not hidden), in delivery order where the
+    names allow it, unparseable names last (they are reported, not lost)."""
+    files = [p for p in landing_dir.iterdir() if p.is_file() and not p.name.startswith(".")]
+
+    def order(p: Path):
+        try:
+            d = parse_name(p.name)
+            return (0, d.source.code, d.as_of, d.delivery_no, p.name)
+        except BadFileName:
+            return (1, "", date.min, 0, p.name)
+
+    return sorted(files, key=order)

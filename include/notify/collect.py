@@ -1,0 +1,285 @@
+"""What to tell whom: the alerts of a run, each with its kind, severity and recipients.
+
+What is alerted (`collect_alerts`):
+  - quality-gate checks that blocked publication (`quality["failed"]`) or only warned
+    (`quality["warned"]`, optional: the gate today only blocks);
+  - every indicator x org unit that misses its target in the NEWEST published period of
+    each period type (per indicator: its newest month, quarter and year), so that a daily
+    run does not re-alert all history;
+  - sex ratios at birth above the target (107), saying whether they are significantly high
+    (`is_significantly_high`: the Wilson interval's low bound exceeds 107) or above the
+    range but not significantly so;
+  - extracts late (the newest due period of each source) or missing (every period still
+    missing: an open problem keeps being reported, once per suppression interval).
+
+To whom: the lead unit (牵头单位) — of the indicator from the indicator catalogue, of the
+extract from the source registry (`unit_zh`), of a quality check from the indicators its
+samples name — and always the commission (区人口计生委). The units' mailboxes and chat robots
+are data: the dbt seed `ref_alert_recipients`, read from the warehouse as
+`reference.ref_alert_recipients` when the alerts are delivered (`deliver`).
+
+The words of each alert are `templates`'.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from enum import StrEnum
+
+import psycopg
+
+from include import config
+from include.contract import registry
+from include.gate import checkpoint
+from include.notify import templates
+
+log = logging.getLogger(__name__)
+
+
+class AlertKind(StrEnum):
+    """What an alert is about; the value is what alerts.sent_alerts.kind holds."""
+
+    QUALITY_BLOCK = "quality_block"
+    QUALITY_WARN = "quality_warn"
+    TARGET_MISSED = "target_missed"
+    SEX_RATIO_SIGNIFICANTLY_HIGH = "sex_ratio_significantly_high"
+    SEX_RATIO_ABOVE_RANGE = "sex_ratio_above_range"
+    EXTRACT_LATE = "extract_late"
+    EXTRACT_MISSING = "extract_missing"
+
+    @property
+    def severity(self) -> Severity:
+        return SEVERITIES[self]
+
+
+class Severity(StrEnum):
+    """How urgent an alert is; the value is what alerts.sent_alerts.severity holds."""
+
+    CRITICAL = "critical"
+    WARNING = "warning"
+    NOTICE = "notice"
+
+
+SEVERITIES = {
+    AlertKind.QUALITY_BLOCK: Severity.CRITICAL,
+    AlertKind.QUALITY_WARN: Severity.WARNING,
+    AlertKind.TARGET_MISSED: Severity.WARNING,
+    AlertKind.SEX_RATIO_SIGNIFICANTLY_HIGH: Severity.CRITICAL,
+    AlertKind.SEX_RATIO_ABOVE_RANGE: Severity.NOTICE,
+    AlertKind.EXTRACT_LATE: Severity.WARNING,
+    AlertKind.EXTRACT_MISSING: Severity.CRITICAL,
+}
+
+@dataclass(frozen=True)
+class Alert:
+    key: str  # stable across runs: what suppression compares
+    kind: AlertKind
+    severity: Severity
+    recipients: tuple[str, ...]  # unit names (unit_zh), the commission included
+    subject: str
+    body: str
+    run_id: str | None = None
+
+
+def _alert(key: str, kind: AlertKind, recipients, message: tuple[str, str], run_id) -> Alert:
+    units = tuple(dict.fromkeys(u for u in (*recipients, templates.COMMISSION) if u))
+    subject, body = message
+    return Alert(key, kind, kind.severity, units,
+                 templates.mask_id_numbers(subject), templates.mask_id_numbers(body), run_id)
+
+
+def collect_alerts(
+    conn: psycopg.Connection,
+    run_id: str | None,
+    quality: dict | None,
+    data_docs: str | None,
+    *,
+    today: dt.date | None = None,
+) -> list[Alert]:
+    """The alerts of this run: quality failures, missed targets, high sex ratios, late or
+    missing extracts, each routed to its lead unit and the commission.
+
+    Indicators are read from the published `marts.indicator_values`, and only for the
+    NEWEST period of each period type of each indicator (its newest month, quarter and
+    year): a daily run alerts the current figures, not all history again. The sex ratio at
+    birth above its target is alerted as significantly high (`is_significantly_high`) or as
+    above the range but not significant. Timeliness (`marts.source_timeliness`): the newest
+    due period of each source when it was late, and every period still missing.
+
+    `quality` is the quality gate's result as a plain dict (what the gate task hands on,
+    whether the gate passed or blocked): its `failed` entries are blocking checks, an
+    optional `warned` list warnings. `data_docs` (else the result's `data_docs`, else the
+    local Data Docs index when it exists) and the run id (else the result's `run_id`) are
+    named in every message. `today` (default: today in the district's time zone) dates how
+    long a missing extract is overdue.
+    """
+    quality = quality or {}
+    run_id = run_id or quality.get("run_id")
+    docs = _docs_text(data_docs if data_docs is not None else quality.get("data_docs"))
+    today = today or dt.datetime.now(config.DISTRICT_TIMEZONE).date()
+    footer = templates.footer(docs, run_id)
+    with conn.transaction():
+        orgs = _org_names(conn)
+        catalog = _catalog(conn)
+        alerts = _quality_alerts(quality, catalog, orgs, footer, run_id)
+        alerts += _indicator_alerts(conn, orgs, footer, run_id)
+        alerts += _timeliness_alerts(conn, today, footer, run_id)
+    log.info("%d alerts collected (run %s)", len(alerts), run_id)
+    return alerts
+
+
+def relation_exists(conn, relation: str) -> bool:
+    return conn.execute("select to_regclass(%s) is not null", (relation,)).fetchone()[0]
+
+
+def _org_names(conn) -> dict[str, str]:
+    if not relation_exists(conn, "marts.org_units"):
+        return {}
+    return dict(conn.execute("select org_code, org_name from marts.org_units").fetchall())
+
+
+def _catalog(conn) -> dict[str, dict]:
+    """Indicator code -> name_zh, lead_unit: the published catalogue, else the seed."""
+    for relation in ("marts.indicator_catalog", "reference.ref_indicator_catalog"):
+        if relation_exists(conn, relation):
+            rows = conn.execute(f"select indicator_code, name_zh, lead_unit from {relation}").fetchall()
+            return {code: {"name_zh": name, "lead_unit": lead} for code, name, lead in rows}
+    return {}
+
+
+def _docs_text(data_docs) -> str | None:
+    if isinstance(data_docs, (list, tuple)):
+        data_docs = "、".join(str(d) for d in data_docs if d) or None
+    if data_docs:
+        return str(data_docs)
+    index = checkpoint.data_docs_index()
+    return f"file://{index}" if index.is_file() else None
+
+
+# quality ---------------------------------------------------------------------------
+
+
+# Timeliness checks of the gate: the late and missing extracts are alerted one by one from
+# marts.source_timeliness already, with their unit and days; a second alert would repeat them.
+TIMELINESS_CHECKS = frozenset({"late_days", "missing_periods"})
+
+
+def _quality_alerts(quality: dict, catalog: dict, orgs: dict, footer: list[str], run_id) -> list[Alert]:
+    alerts = []
+    levels = (("block", quality.get("failed") or []), ("warn", quality.get("warned") or []))
+    for level, entries in levels:
+        for entry in entries:
+            if level == "warn" and entry.get("check") in TIMELINESS_CHECKS:
+                continue
+            alerts.append(_quality_alert(level, entry, catalog, orgs, footer, run_id))
+    return alerts
+
+
+def _quality_alert(level: str, entry: dict, catalog: dict, orgs: dict, footer: list[str], run_id) -> Alert:
+    check = str(entry.get("check") or entry.get("expectation") or "unknown_check")
+    table = entry.get("table") or ""
+    samples = [s for s in entry.get("samples") or [] if isinstance(s, dict)]
+    units = []
+    for s in samples:  # the lead units of what the failing rows are about
+        if s.get("indicator_code") in catalog:
+            units.append(catalog[s["indicator_code"]]["lead_unit"])
+        if s.get("source_code") in registry.SOURCES_BY_CODE:
+            units.append(registry.SOURCES_BY_CODE[s["source_code"]].unit_zh)
+    kind = AlertKind.QUALITY_BLOCK if level == "block" else AlertKind.QUALITY_WARN
+    message = templates.quality_message(entry, check, table, samples, blocking=level == "block",
+                                        catalog=catalog, orgs=orgs, footer=footer)
+    key = f"quality|{level}|{check}|{table}"
+    return _alert(key, kind, units, message, run_id)
+
+
+# indicators ------------------------------------------------------------------------
+
+_MISSED_TARGETS = """
+with newest as (
+    select indicator_code, period_type, max(period_start) as period_start
+    from marts.indicator_values
+    group by indicator_code, period_type
+)
+select v.indicator_code, c.name_zh, c.unit, c.lead_unit, v.org_code, v.org_level,
+       v.period_type, v.period_start, v.period_end, v.period_label, v.reference_date,
+       v.is_partial, v.numerator, v.denominator, v.value, v.target_value, c.target_direction,
+       v.ci_low, v.ci_high, v.is_significantly_high, v.lead_unit as row_lead_unit
+from marts.indicator_values v
+join newest using (indicator_code, period_type, period_start)
+left join marts.indicator_catalog c using (indicator_code)
+where v.target_met = false
+order by v.indicator_code, array_position(array['month', 'quarter', 'year'], v.period_type),
+         v.org_level, v.org_code
+"""
+
+_INDICATOR_MESSAGES = {
+    AlertKind.TARGET_MISSED: templates.target_missed_message,
+    AlertKind.SEX_RATIO_SIGNIFICANTLY_HIGH: templates.sex_ratio_significantly_high_message,
+    AlertKind.SEX_RATIO_ABOVE_RANGE: templates.sex_ratio_above_range_message,
+}
+
+
+def _indicator_alerts(conn, orgs: dict, footer: list[str], run_id) -> list[Alert]:
+    if not (relation_exists(conn, "marts.indicator_values") and relation_exists(conn, "marts.indicator_catalog")):
+        log.info("no published marts.indicator_values yet: no indicator alerts")
+        return []
+    cur = conn.execute(_MISSED_TARGETS)
+    names = [d.name for d in cur.description]
+    return [_indicator_alert(dict(zip(names, row, strict=True)), orgs, footer, run_id) for row in cur.fetchall()]
+
+
+def _indicator_alert(r: dict, orgs: dict, footer: list[str], run_id) -> Alert:
+    code = r["indicator_code"]
+    if code == templates.SEX_RATIO and r["is_significantly_high"]:
+        kind = AlertKind.SEX_RATIO_SIGNIFICANTLY_HIGH
+    elif code == templates.SEX_RATIO:
+        kind = AlertKind.SEX_RATIO_ABOVE_RANGE
+    else:
+        kind = AlertKind.TARGET_MISSED
+    lead = r["lead_unit"] or r["row_lead_unit"]
+    message = _INDICATOR_MESSAGES[kind](r, orgs, footer, lead)
+    key = f"{kind}|{code}|{r['org_code']}|{r['period_type']}|{r['period_start']}"
+    return _alert(key, kind, [lead], message, run_id)
+
+
+# timeliness ------------------------------------------------------------------------
+
+_TIMELINESS = """
+with newest_due as (
+    select source_code, period_type, max(period_start) as period_start
+    from marts.source_timeliness
+    where status <> 'not_yet_due'
+    group by source_code, period_type
+)
+select t.source_code, t.delivering_unit, t.period_type, t.period_start, t.period_end, t.due_date,
+       t.first_arrived_at, t.status, t.days_late
+from marts.source_timeliness t
+left join newest_due n using (source_code, period_type, period_start)
+where t.status = 'missing' or (t.status = 'late' and n.source_code is not null)
+order by t.source_code, t.period_start
+"""
+
+
+def _timeliness_alerts(conn, today: dt.date, footer: list[str], run_id) -> list[Alert]:
+    if not relation_exists(conn, "marts.source_timeliness"):
+        return []
+    cur = conn.execute(_TIMELINESS)
+    names = [d.name for d in cur.description]
+    return [_timeliness_alert(dict(zip(names, row, strict=True)), today, footer, run_id) for row in cur.fetchall()]
+
+
+def _timeliness_alert(r: dict, today: dt.date, footer: list[str], run_id) -> Alert:
+    code = r["source_code"]
+    src = registry.SOURCES_BY_CODE.get(code)
+    unit = src.unit_zh if src else r["delivering_unit"]
+    name = src.name_zh if src else code
+    if r["status"] == "late":
+        kind = AlertKind.EXTRACT_LATE
+        message = templates.extract_late_message(r, name, unit, footer)
+    else:
+        kind = AlertKind.EXTRACT_MISSING
+        message = templates.extract_missing_message(r, name, unit, today, footer)
+    key = f"{kind}|{code}|{r['period_type']}|{r['period_start']}"
+    return _alert(key, kind, [unit], message, run_id)

@@ -1,0 +1,1 @@
+"""Write-audit-publish: the checked candidate becomes the marts; the audit trail from figure to file."""

@@ -1,0 +1,3 @@
+from include.synthetic import main
+
+raise SystemExit(main())

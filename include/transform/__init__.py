@@ -1,0 +1,1 @@
+"""dbt: raw tables to candidate marts (staging, intermediate, marts), and the docs of the project."""

@@ -1,0 +1,143 @@
+"""Run dbt (build: seeds, models, data tests and unit tests) against the warehouse."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+
+from include import config
+from include.errors import DbtFailed
+from include.lineage import dbt_events
+from include.warehouse import connection, schema
+
+log = logging.getLogger(__name__)
+
+DBT_PROJECT_DIR = config.DBT_PROJECT_DIR
+
+
+def dbt_environment(url: str) -> dict[str, str]:
+    """What profiles.yml reads: the warehouse connection, split from its URL; and no usage
+    statistics sent (there is no network, and nothing to tell)."""
+    p = connection.parts(url)
+    return {
+        "FPWH_PGHOST": p.host,
+        "FPWH_PGPORT": str(p.port),
+        "FPWH_PGUSER": p.user,
+        # dbt-postgres refuses an empty password field; trust or peer auth ignores it
+        "FPWH_PGPASSWORD": p.password or "unused",
+        "FPWH_PGDATABASE": p.dbname,
+        # No JIT in dbt's sessions: the models' cost estimates (CTEs, date ranges) are high
+        # enough to trigger it, and compiling takes seconds a query without saving any.
+        "PGOPTIONS": _with_option(config.env("PGOPTIONS") or "", "-c jit=off"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": config.env("DBT_SEND_ANONYMOUS_USAGE_STATS") or "false",
+    }
+
+
+def _with_option(options: str, option: str) -> str:
+    return options if option in options else f"{options} {option}".strip()
+
+
+def run_dbt(args: list[str], url: str | None = None, reporting_start: str | None = None,
+            extra_vars: dict | None = None) -> list[dict]:
+    """Run a dbt command in-process; return per-node results; raise DbtFailed on failure."""
+    from dbt.cli.main import dbtRunner
+
+    dbt_vars = {"reporting_start": reporting_start} if reporting_start else {}
+    dbt_vars |= extra_vars or {}
+    cli = [
+        *args,
+        "--project-dir", str(DBT_PROJECT_DIR),
+        "--profiles-dir", str(DBT_PROJECT_DIR),
+        "--target-path", str(config.DBT_TARGET_DIR),
+        "--log-path", str(DBT_PROJECT_DIR / "logs"),
+        "--vars", json.dumps(dbt_vars),
+    ]
+    log.info("dbt %s", " ".join(args))
+    with config.tool_environment(dbt_environment(url or config.warehouse_url())):
+        outcome = dbtRunner().invoke(cli)
+    results = []
+    if outcome.result is not None and hasattr(outcome.result, "results"):
+        for r in outcome.result.results:
+            results.append({"node": r.node.unique_id, "status": str(r.status),
+                            "seconds": round(r.execution_time, 2), "message": r.message})
+    if not outcome.success:
+        failed = [f"{r['node']} ({r['status']}: {r['message']})" for r in results
+                  if r["status"] not in ("success", "pass", "skipped")]
+        detail = "; ".join(failed) if failed else str(outcome.exception)
+        raise DbtFailed(f"dbt {' '.join(args)} failed: {detail}")
+    return results
+
+
+def run_dbt_with_lineage(args: list[str], url: str, reporting_start: str | None = None,
+                         extra_vars: dict | None = None) -> list[dict]:
+    """run_dbt, then OpenLineage events for the models and seeds it ran, failed ones too
+    (when a transport is configured: see include/lineage/)."""
+    started = time.time()
+    try:
+        return run_dbt(args, url, reporting_start, extra_vars)
+    finally:
+        dbt_events.emit_dbt_run(config.DBT_TARGET_DIR, url, not_before=started)
+
+
+def analyze_loaded_tables(url: str) -> None:
+    """Statistics for the tables the loader wrote, so dbt's queries get sensible plans."""
+    with connection.connect(url, autocommit=True) as conn:
+        tables = conn.execute(
+            "select schemaname, tablename from pg_tables where schemaname in ('raw', 'ingest')").fetchall()
+        for schema_name, table in tables:
+            conn.execute(f'analyze "{schema_name}"."{table}"')
+
+
+def build_inputs(url: str, reporting_start: str | None = None) -> dict:
+    """What a build reads, pinned so that it can be repeated: the ledger up to its newest
+    file, the reporting start, and the date timeliness is judged on (today in the district)."""
+    with connection.connect(url) as conn:
+        max_file_id, today = conn.execute(
+            "select coalesce(max(file_id), 0), (now() at time zone %s)::date::text from ingest.file_ledger",
+            (config.DISTRICT_TIMEZONE.key,)).fetchone()
+    return {"max_file_id": max_file_id, "reporting_start": reporting_start, "evaluation_date": today}
+
+
+def build(url: str | None = None, reporting_start: str | None = None, inputs: dict | None = None) -> dict:
+    """Seeds first, recreated (they are small, and their columns change with the catalogue),
+    then every model with its data and unit tests, into the candidate schema. `inputs`
+    (from a past publication) repeats that build; by default they are taken now."""
+    url = url or config.warehouse_url()
+    with connection.connect(url) as conn:  # the ledger's views as this version defines them
+        schema.apply(conn)
+    analyze_loaded_tables(url)
+    inputs = inputs or build_inputs(url, reporting_start)
+    pinned = {"max_file_id": inputs["max_file_id"], "evaluation_date": inputs["evaluation_date"]}
+    results = run_dbt_with_lineage(["seed", "--full-refresh"], url, inputs["reporting_start"], pinned)
+    results += run_dbt_with_lineage(["build", "--exclude", "resource_type:seed"], url,
+                                    inputs["reporting_start"], pinned)
+    run_results = json.loads((config.DBT_TARGET_DIR / "run_results.json").read_text())
+    slowest = sorted(results, key=lambda r: -r["seconds"])[:5]
+    return {
+        "inputs": inputs,
+        "dbt_invocation_id": run_results["metadata"]["invocation_id"],
+        "nodes": len(results),
+        "slowest": [f"{r['node']} {r['seconds']}s" for r in slowest],
+    }
+
+
+def generate_docs(url: str | None = None, inputs: dict | None = None) -> Path | None:
+    """dbt's documentation with its lineage graph, as one static page (.docs/index.html).
+    Run on the candidate about to be published, so the page describes what BI tools read.
+    Documentation is not a gate: a failure is logged and publication goes on."""
+    url = url or config.warehouse_url()
+    inputs = inputs or {}
+    pinned = {k: inputs[k] for k in ("max_file_id", "evaluation_date") if k in inputs}
+    try:
+        run_dbt(["docs", "generate", "--static"], url, inputs.get("reporting_start"), pinned)
+    except DbtFailed as exc:
+        log.warning("dbt docs were not generated: %s", exc)
+        return None
+    config.DOCS_DIR.mkdir(exist_ok=True)
+    page = config.DOCS_DIR / "index.html"
+    shutil.copyfile(config.DBT_TARGET_DIR / "static_index.html", page)
+    log.info("dbt docs: %s", page)
+    return page

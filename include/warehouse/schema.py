@@ -1,0 +1,329 @@
+"""Every schema, table, view and grant of the warehouse outside dbt, and the roles.
+
+dbt builds staging, intermediate and the candidate marts; everything else is declared
+here and applied by `apply` (idempotent, any number of times, by any number of processes
+at once: one advisory lock serialises it). The audit views read `marts`, which each
+publication swaps in, so `create_audit_views` and the grants on `marts` are applied by the
+publishing transaction itself.
+
+Roles: `fp_loader` (ingest and raw, the only reader of the quarantine), `fp_bi_reader`
+(marts only), `fp_auditor` (marts and audit). None but the loader sees personal data.
+"""
+
+from __future__ import annotations
+
+import psycopg
+
+from include.contract import registry
+
+LOADER_ROLE = "fp_loader"
+BI_ROLE = "fp_bi_reader"
+AUDITOR_ROLE = "fp_auditor"
+ROLES = (LOADER_ROLE, BI_ROLE, AUDITOR_ROLE)
+
+PUBLISHED = "marts"
+_LOCK = "select pg_advisory_xact_lock(hashtext('fpwh_schema'))"
+
+INGEST_DDL = """
+create schema if not exists ingest;
+create schema if not exists raw;
+
+create table if not exists ingest.file_ledger (
+    file_id           bigserial primary key,
+    source_code       text,
+    file_name         text not null,
+    as_of_date        date,
+    delivery_no       integer,
+    sha256            text not null,
+    bytes             bigint not null,
+    arrived_at        timestamptz,
+    rows_read         integer,
+    rows_loaded       integer,
+    rows_quarantined  integer,
+    rows_duplicate    integer,
+    rows_warned       integer,
+    status            text not null check (status in ('loaded', 'rejected')),
+    reason            text,
+    started_at        timestamptz not null,
+    finished_at       timestamptz not null,
+    run_id            text
+);
+comment on table ingest.file_ledger is
+    'One row per delivered file, written once when its load ends. Supersession by a later _n delivery is derived in ingest.file_deliveries.';
+
+create unique index if not exists file_ledger_name_sha
+    on ingest.file_ledger (file_name, sha256);
+create or replace function ingest.delivery_status_as_of(as_of_file_id bigint)
+returns table (file_id bigint, superseded_by_file_id bigint, effective_status text)
+language sql stable as $$
+    select
+        l.file_id,
+        newer.file_id,
+        case
+            when l.status = 'rejected' then 'rejected'
+            when newer.file_id is not null then 'superseded'
+            else 'loaded'
+        end
+    from ingest.file_ledger l
+    left join lateral (
+        select min(n.file_id) as file_id
+        from ingest.file_ledger n
+        where n.status = 'loaded'
+          and n.source_code = l.source_code
+          and n.as_of_date = l.as_of_date
+          and n.delivery_no > l.delivery_no
+          and (as_of_file_id is null or n.file_id <= as_of_file_id)
+    ) newer on true
+    where as_of_file_id is null or l.file_id <= as_of_file_id
+$$;
+comment on function ingest.delivery_status_as_of(bigint) is
+    'The one definition of a delivery''s effective status, as the ledger stood when file as_of_file_id was the newest (null: now): files after it do not exist yet; a loaded file is superseded by the first later loaded delivery (_n) of the same source and as-of date. Read by ingest.file_deliveries, the staging model stg_ingest__deliveries (a rebuild passes its publication''s max_file_id) and the audit views.';
+
+create or replace view ingest.file_deliveries as
+select l.*, s.superseded_by_file_id, s.effective_status
+from ingest.file_ledger l
+join ingest.delivery_status_as_of(null) s using (file_id);
+comment on view ingest.file_deliveries is
+    'The ledger with each file''s effective status: a loaded file is superseded by a later loaded delivery (_n) of the same source and as-of date (superseded_by_file_id: the first such file loaded).';
+
+create table if not exists ingest.quarantine (
+    file_id      bigint not null references ingest.file_ledger (file_id),
+    row_number   integer not null,
+    record       jsonb not null,
+    reasons      text[] not null,
+    primary key (file_id, row_number)
+);
+comment on table ingest.quarantine is
+    'Bad rows, whole and as delivered (header -> value), with every reason. Holds personal data: readable by the loader role only.';
+
+create table if not exists ingest.row_warnings (
+    file_id      bigint not null references ingest.file_ledger (file_id),
+    row_number   integer,
+    row_key      text,
+    column_name  text,
+    warning      text not null
+);
+comment on table ingest.row_warnings is
+    'Warnings on loaded rows (row_number set) and on whole files (row_number null). ID numbers in row_key are pseudonymized.';
+"""
+
+
+AUDIT_DDL = """
+create schema if not exists audit;
+create table if not exists audit.publications (
+    publication_id    bigserial primary key,
+    action            text not null check (action in ('publish', 'rollback')),
+    published_at      timestamptz not null default now(),
+    run_id            text,
+    published_by      text not null default current_user,
+    row_counts        jsonb not null,
+    content_hashes    jsonb not null,
+    quality           jsonb,
+    dbt_invocation_id text,
+    build_inputs      jsonb,
+    model_lineage     jsonb,
+    restored_publication_id bigint references audit.publications (publication_id)
+);
+comment on table audit.publications is
+    'One row per publication or rollback of the marts schema: when, which Airflow run and dbt '
+    'invocation, what the build read (build_inputs: ledger up to max_file_id, reporting start, '
+    'evaluation date), the checks, each table''s row count and content hash, and the dbt models '
+    'each mart passed through. Rows are never updated or deleted.';
+create or replace function audit.forbid_change() returns trigger language plpgsql as $$
+begin
+    raise exception '% is append-only: corrections are new rows', tg_table_schema || '.' || tg_table_name;
+end $$;
+drop trigger if exists publications_append_only on audit.publications;
+create trigger publications_append_only before update or delete on audit.publications
+    for each statement execute function audit.forbid_change();
+"""
+
+
+RESULTS_DDL = """
+create schema if not exists audit;
+create table if not exists audit.quality_results (
+    result_id         bigserial primary key,
+    run_id            text not null,
+    validated_at      timestamptz not null,
+    checkpoint        text not null,
+    suite             text not null,
+    table_name        text,
+    expectation_id    text,
+    expectation_type  text not null,
+    check_name        text not null,
+    level             text not null check (level in ('block', 'warn')),
+    success           boolean not null,
+    outcome           text not null check (outcome in ('passed', 'blocked', 'warned', 'tolerated')),
+    observed          text,
+    unexpected_count  bigint,
+    samples           jsonb,
+    description       text
+);
+comment on table audit.quality_results is
+    'One row per quality-gate run and expectation, appended by include.gate, never updated: '
+    'level is the check''s level (block or warn), success GX''s verdict, outcome what the gate made '
+    'of it (passed; blocked; warned; tolerated: failed below the levels of reference.ref_quality_thresholds). '
+    'Samples name failing rows by their keys only (no personal data).';
+create index if not exists quality_results_run on audit.quality_results (run_id);
+do $$
+begin
+    if to_regprocedure('audit.forbid_quality_result_change()') is null then
+        create function audit.forbid_quality_result_change() returns trigger language plpgsql as $f$
+        begin
+            raise exception 'audit.quality_results is append-only: results are new rows';
+        end $f$;
+    end if;
+    if not exists (select 1 from pg_trigger where tgname = 'quality_results_append_only'
+                   and tgrelid = 'audit.quality_results'::regclass) then
+        create trigger quality_results_append_only before update or delete or truncate
+            on audit.quality_results
+            for each statement execute function audit.forbid_quality_result_change();
+    end if;
+end $$;
+"""
+
+
+SENT_ALERTS_DDL = """
+create schema if not exists alerts;
+create table if not exists alerts.sent_alerts (
+    alert_id    bigserial primary key,
+    alert_key   text not null,
+    kind        text not null,
+    severity    text not null,
+    recipients  text[] not null,
+    subject     text not null,
+    body        text not null,
+    channels    text[] not null default '{}',
+    errors      text[] not null default '{}',
+    run_id      text,
+    sent_at     timestamptz not null,
+    suppressed  boolean not null
+);
+create index if not exists sent_alerts_key_sent_at on alerts.sent_alerts (alert_key, sent_at desc);
+comment on table alerts.sent_alerts is
+    'One row per alert per delivery attempt, never updated: channels it reached (email:<unit>, webhook:<unit>), delivery errors, or suppressed when the same alert_key was delivered within the suppression interval.';
+"""
+
+
+_SOURCE_KINDS = ", ".join(f"('{s.code}', '{s.kind}')" for s in registry.SOURCES)
+
+AUDIT_VIEWS_DDL = f"""
+create or replace view audit.publication_history as
+select publication_id, action, published_at, published_by, run_id, dbt_invocation_id,
+       coalesce(restored_publication_id, publication_id) as contents_of_publication_id,
+       build_inputs, quality, row_counts, content_hashes
+from audit.publications
+order by publication_id desc;
+comment on view audit.publication_history is
+    'Every publication and rollback of the marts; contents_of_publication_id names the build whose contents were published.';
+
+create or replace view audit.current_publication as
+select p.publication_id, p.published_at, p.run_id as airflow_run_id, built.dbt_invocation_id,
+       built.publication_id as contents_of_publication_id, built.build_inputs, built.quality, built.model_lineage
+from audit.publications p
+join audit.publications built on built.publication_id = coalesce(p.restored_publication_id, p.publication_id)
+order by p.publication_id desc
+limit 1;
+comment on view audit.current_publication is 'The publication the marts hold now, and the build it came from.';
+
+create or replace view audit.deliveries as
+select file_id, source_code, file_name, as_of_date, delivery_no, sha256, bytes, arrived_at,
+       rows_read, rows_loaded, rows_quarantined, rows_duplicate, rows_warned,
+       status, effective_status, superseded_by_file_id, reason, started_at, finished_at, run_id
+from ingest.file_deliveries;
+comment on view audit.deliveries is 'Every delivered file as the ledger recorded it, with its effective status now.';
+
+create or replace view audit.quarantine_reasons as
+select q.file_id, reason, count(*) as rows
+from ingest.quarantine q, unnest(q.reasons) as reason
+group by q.file_id, reason;
+comment on view audit.quarantine_reasons is
+    'Per delivered file, the number of quarantined rows per reason (the rows themselves stay with the loader role).';
+
+create or replace view audit.indicator_value_sources as
+with publication as (
+    select contents_of_publication_id, (build_inputs ->> 'max_file_id')::bigint as max_file_id
+    from audit.current_publication
+),
+source_kinds (source_code, source_kind) as (values {_SOURCE_KINDS}),
+known as (
+    select d.*, k.source_kind,
+        case s.effective_status when 'loaded' then 'current' else s.effective_status end as status_then
+    from ingest.file_deliveries d
+    join source_kinds k using (source_code)
+    cross join publication p
+    join ingest.delivery_status_as_of((select max_file_id from publication)) s using (file_id)
+    where d.file_id <= p.max_file_id
+),
+newest_snapshot as (
+    select distinct on (source_code) source_code, file_id
+    from known
+    where status_then = 'current' and source_kind = 'snapshot'
+    order by source_code, as_of_date desc, delivery_no desc
+)
+select
+    v.indicator_code, v.org_code, v.period_type, v.period_start, v.period_label,
+    p.contents_of_publication_id as publication_id,
+    k.source_code, k.source_kind, k.file_id, k.file_name, k.as_of_date, k.delivery_no, k.sha256,
+    k.arrived_at, k.rows_loaded, k.rows_quarantined, k.rows_duplicate,
+    case
+        when k.status_then = 'rejected' then 'rejected: loaded nothing'
+        when k.status_then = 'superseded' then 'superseded: none of its rows count'
+        when k.source_kind = 'event' then 'fed: its events count (newest valid copy per key)'
+        when n.file_id is not null then 'fed: the newest snapshot'
+        else 'history: an older snapshot, not read'
+    end as role,
+    k.reason as rejection_reason
+from marts.indicator_values v
+join marts.indicator_catalog c using (indicator_code)
+cross join publication p
+join known k on k.source_code = any(c.sources_read)
+left join newest_snapshot n on n.file_id = k.file_id;
+comment on view audit.indicator_value_sources is
+    'For every published indicator value, every delivery of the sources it reads up to its publication, and what became of it.';
+"""
+
+
+def raw_table_ddl(src: registry.Source) -> str:
+    cols = ",\n    ".join(f"{c.name} {c.sql_type}" for c in registry.raw_columns(src))
+    return (
+        f"create table if not exists {src.raw_table} (\n    {cols}\n);\n"
+        f"create index if not exists {src.code}_file on {src.raw_table} (_file_id);\n"
+        f"comment on table {src.raw_table} is "
+        f"'{src.name_zh} ({src.unit_zh}), {src.kind}: rows as loaded, one per delivered row; "
+        f"ID numbers pseudonymized, names not loaded.';\n"
+    )
+
+
+def apply(conn: psycopg.Connection) -> None:
+    """Create whatever is missing: schemas, tables, views, roles and their grants."""
+    with conn.transaction():
+        conn.execute(_LOCK)
+        conn.execute(INGEST_DDL)
+        for src in registry.SOURCES:
+            conn.execute(raw_table_ddl(src))
+        conn.execute(AUDIT_DDL)
+        conn.execute(RESULTS_DDL)
+        conn.execute(SENT_ALERTS_DDL)
+        for role in ROLES:
+            if conn.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone() is None:
+                conn.execute(f"create role {role} nologin")
+        conn.execute(f"grant usage on schema ingest, raw to {LOADER_ROLE}")
+        conn.execute(f"grant select, insert on all tables in schema ingest, raw to {LOADER_ROLE}")
+
+
+def grant_published(conn: psycopg.Connection, previous: str | None = None) -> None:
+    """Readers' grants after a publication or a rollback: BI tools read `marts` and not the
+    `previous` publication kept beside it. Inside the publishing transaction."""
+    if previous is not None:
+        conn.execute(f"revoke usage on schema {previous} from {BI_ROLE}")
+    conn.execute(f"grant usage on schema {PUBLISHED} to {BI_ROLE}")
+    conn.execute(f"grant select on all tables in schema {PUBLISHED} to {BI_ROLE}")
+
+
+def create_audit_views(conn: psycopg.Connection) -> None:
+    """(Re)create the audit views on the marts just published, and the auditor's grants;
+    inside the publishing transaction."""
+    conn.execute(AUDIT_VIEWS_DDL)
+    conn.execute(f"grant usage on schema audit, {PUBLISHED} to {AUDITOR_ROLE}")
+    conn.execute(f"grant select on all tables in schema audit, {PUBLISHED} to {AUDITOR_ROLE}")

@@ -1,0 +1,42 @@
+from datetime import date
+
+import pytest
+
+from include.ingest import landing
+
+
+def test_first_delivery():
+    d = landing.parse_name("wsj_csyxzm_20260131.csv")
+    assert (d.source.code, d.as_of, d.delivery_no) == ("wsj_csyxzm", date(2026, 1, 31), 1)
+
+
+def test_later_delivery_is_newer_than_the_first():
+    first = landing.parse_name("jsw_sydj_20260131.csv")
+    second = landing.parse_name("jsw_sydj_20260131_2.csv")
+    assert second.delivery_no == 2 and second.order > first.order
+    assert landing.parse_name("jsw_sydj_20260201.csv").order > second.order
+
+
+def test_excel_source():
+    assert landing.parse_name("jsw_yjd_20260331.xlsx").source.file_format == "xlsx"
+
+
+@pytest.mark.parametrize("name, why", [
+    ("unknown_20260131.csv", "not <source>"),
+    ("abc_defg_20260131.csv", "not a known source"),
+    ("wsj_xsesc_20260230.csv", "not a real date"),
+    ("wsj_csyxzm_20260131_1.csv", "_2, _3"),
+    ("wsj_csyxzm_20260131_02.csv", "_2, _3"),
+    ("wsj_csyxzm_20260131.xlsx", "delivered as .csv"),
+    ("wsj_csyxzm_2026013.csv", "not <source>"),
+])
+def test_bad_names_say_why(name, why):
+    with pytest.raises(landing.BadFileName, match=why):
+        landing.parse_name(name)
+
+
+def test_scan_orders_deliveries_and_keeps_bad_names(tmp_path):
+    for name in ["jsw_sydj_20260131_2.csv", "junk.txt", "jsw_sydj_20260131.csv", "jsw_sydj_20251231.csv"]:
+        (tmp_path / name).write_text("x")
+    assert [p.name for p in landing.scan(tmp_path)] == [
+        "jsw_sydj_20251231.csv", "jsw_sydj_20260131.csv", "jsw_sydj_20260131_2.csv", "junk.txt"]

@@ -1,0 +1,49 @@
+"""The rule table: every rule between columns is declared once (from the registry) and both
+validators, the row validator and the batch fast path, implement every kind of it."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from include.contract import idnumber, registry
+from include.ingest import rules
+from include.ingest.fastpath import BATCH_CHECKS, FastPath
+from include.ingest.pseudonym import Pseudonymizer
+from include.ingest.validate import ROW_CHECKS, RowValidator
+
+
+def test_both_validators_implement_every_kind_of_rule():
+    assert set(ROW_CHECKS) == set(rules.RuleKind) == set(BATCH_CHECKS)
+
+
+def test_the_table_holds_what_the_registry_declares():
+    for src in registry.SOURCES:
+        table = rules.row_rules(src)
+        declared = (sum(1 for c in src.columns if c.required_when) + bool(src.event_date)
+                    + sum(1 for c in src.columns if c.kind == registry.ID_NUMBER and c.birth_date_column)
+                    + sum(1 for c in src.columns if c.kind == registry.ID_NUMBER and c.sex_column))
+        assert len(table) == declared, src.code
+        for rule in table:
+            assert src.column(rule.column) and (rule.other is None or src.column(rule.other))
+
+
+def _birth_row(src: registry.Source, **values: str) -> list[str]:
+    mother = idnumber.make("310112", date(1994, 5, 6), 124)
+    good = {"certificate_no": "A000000001", "newborn_sex": "男", "birth_date": "2026-01-10",
+            "gestation_weeks": "39", "birth_weight_g": "3300", "birth_order": "1", "mother_id": mother,
+            "mother_name": "王芳", "father_id": "", "mother_population_type": "户籍",
+            "mother_area_code": "310112101001", "delivery_hospital": "闵行区妇幼保健院"} | values
+    return [good.get(col.name, "") for col in src.columns]
+
+
+def test_a_row_breaking_a_rule_is_left_by_the_fast_path_and_explained_by_the_validator():
+    src = registry.source("wsj_csyxzm")
+    kinds = {r.kind for r in rules.row_rules(src)}
+    assert rules.RuleKind.NOT_AFTER_AS_OF in kinds
+    validator = RowValidator(src, {c.name: i for i, c in enumerate(src.columns)}, date(2026, 1, 31),
+                             Pseudonymizer(b"k"))
+    good, late = _birth_row(src), _birth_row(src, birth_date="2026-02-03")
+    checked = FastPath(validator).check([good, late])
+    assert checked.unsure == {1}
+    assert validator.validate(good).reasons == []
+    assert validator.validate(late).reasons == ["出生日期: 2026-02-03 lies after the file's as-of date 2026-01-31"]
