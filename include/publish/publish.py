@@ -2,7 +2,9 @@
 
 The previous publication is kept as `marts_previous`, so `rollback()` can restore it.
 BI tools read `marts` only; a query never sees half of a publication because the swap
-is two schema renames and the grants inside one transaction.
+is two schema renames and the grants inside one transaction. The transaction holds the
+schema lock (include/warehouse/schema.py): publications, rollbacks and schema changes happen
+one at a time.
 """
 
 from __future__ import annotations
@@ -19,8 +21,6 @@ from include.warehouse import schema
 log = logging.getLogger(__name__)
 
 CANDIDATE, PUBLISHED, PREVIOUS = "candidate", schema.PUBLISHED, "marts_previous"
-# Serialises publications and rollbacks: each swaps schemas, one at a time.
-_LOCK = "select pg_advisory_xact_lock(hashtext('fpwh_publish'))"
 
 
 def model_lineage(manifest: dict) -> dict[str, list[str]]:
@@ -59,7 +59,7 @@ def publish(conn: psycopg.Connection, run_id: str | None = None, quality: dict |
     """Make the candidate schema the published marts; keep the old marts as the previous."""
     schema.apply(conn)
     with conn.transaction():
-        conn.execute(_LOCK)
+        schema.lock(conn)
         if not hashes.schema_exists(conn, CANDIDATE):
             raise NothingToPublish("there is no candidate schema to publish: run the dbt build first")
         conn.execute(f"drop schema if exists {PREVIOUS} cascade")
@@ -78,7 +78,7 @@ def rollback(conn: psycopg.Connection, run_id: str | None = None) -> dict:
     """Restore the previous publication; the rolled-back one becomes the previous."""
     schema.apply(conn)
     with conn.transaction():
-        conn.execute(_LOCK)
+        schema.lock(conn)
         if not hashes.schema_exists(conn, PREVIOUS):
             raise NothingToPublish("there is no previous publication to roll back to")
         restored = conn.execute(  # the newest publication whose contents the previous schema holds

@@ -55,7 +55,9 @@ create unique index if not exists file_ledger_name_sha
     on ingest.file_ledger (file_name, sha256);
 create or replace function ingest.delivery_status_as_of(as_of_file_id bigint)
 returns table (file_id bigint, superseded_by_file_id bigint, effective_status text)
-language sql stable as $$
+-- as its owner: the audit views call it for the auditor, who may not read ingest itself
+-- (it returns file ids and statuses, nothing of a delivered row)
+language sql stable security definer set search_path = pg_catalog, pg_temp as $$
     select
         l.file_id,
         newer.file_id,
@@ -295,10 +297,16 @@ def raw_table_ddl(src: registry.Source) -> str:
     )
 
 
+def lock(conn: psycopg.Connection) -> None:
+    """The one lock of the warehouse's structure, held to the end of the transaction: DDL and
+    grants (`apply`) and the publication's schema swap happen one at a time."""
+    conn.execute(_LOCK)
+
+
 def apply(conn: psycopg.Connection) -> None:
     """Create whatever is missing: schemas, tables, views, roles and their grants."""
     with conn.transaction():
-        conn.execute(_LOCK)
+        lock(conn)
         conn.execute(INGEST_DDL)
         for src in registry.SOURCES:
             conn.execute(raw_table_ddl(src))

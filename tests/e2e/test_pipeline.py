@@ -247,14 +247,14 @@ def test_audit_trail_rebuild_and_rollback_of_two_publications(warehouse_on_landi
         assert not all(audit.rebuild_matches(conn, second, "candidate").values())
 
         # the auditor reads audit and marts, and nothing that holds personal data
-        conn.execute(f"set role {audit.AUDITOR_ROLE}")
+        conn.execute(f"set role {schema.AUDITOR_ROLE}")
         assert conn.execute("select count(*) from audit.indicator_value_sources").fetchone()[0] > 0
         assert conn.execute("select count(*) from marts.indicator_values").fetchone()[0] > 0
         for table in ("ingest.quarantine", "raw.wsj_csyxzm", "staging.stg_wsj__birth_certificates"):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(f"select 1 from {table} limit 1")
             conn.rollback()
-            conn.execute(f"set role {audit.AUDITOR_ROLE}")
+            conn.execute(f"set role {schema.AUDITOR_ROLE}")
         with pytest.raises(psycopg.errors.RaiseException):  # publications are append-only
             conn.execute("reset role")
             conn.execute("update audit.publications set run_id = 'changed'")
