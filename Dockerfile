@@ -5,7 +5,7 @@
 # `docker compose build`.
 #
 # The base tag must name the apache-airflow version pinned in requirements.lock
-# (tests/test_docker_compose.py checks it).
+# (tests/unit/test_docker_compose.py checks it).
 FROM apache/airflow:3.3.2-python3.11
 
 USER airflow

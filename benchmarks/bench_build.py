@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from datetime import date
@@ -120,7 +119,7 @@ def main() -> None:
     parser.add_argument("--drop", action="store_true", help="drop the scratch database at the end")
     args = parser.parse_args()
 
-    server = os.environ.get("WAREHOUSE_URL") or config.LOCAL_SERVER_URL
+    server = config.env(config.WAREHOUSE_URL_ENV) or config.LOCAL_SERVER_URL
     url = connection.with_database(server, DATABASE)
     if not args.reuse:
         events, snapshots = files_a_build_reads(landing_folder(args.landing))
@@ -137,7 +136,7 @@ def main() -> None:
     started = time.perf_counter()
     summary = dbt.build(url, START.isoformat())
     seconds = time.perf_counter() - started
-    run_results = json.loads((dbt.DBT_PROJECT_DIR / "target" / "run_results.json").read_text())
+    run_results = json.loads((config.DBT_TARGET_DIR / "run_results.json").read_text())
     nodes = sorted(run_results["results"], key=lambda r: -r["execution_time"])
     print("slowest nodes:")
     for node in nodes[:10]:

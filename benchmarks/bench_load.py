@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -208,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         child_load(args.child_load[0], Path(args.child_load[1]), args.profile)
         return 0
 
-    server = os.environ.get("WAREHOUSE_URL") or config.LOCAL_SERVER_URL
+    server = config.env(config.WAREHOUSE_URL_ENV) or config.LOCAL_SERVER_URL
     if not connection.server_answers(server):
         parser.error(f"no PostgreSQL answers at {server}: set WAREHOUSE_URL")
     path = input_file(args.cache_dir, args.rows)

@@ -3,12 +3,12 @@
 Run by hand after changing a definition below, the source registry or the dbt contract of
 indicator_values, then review and commit the files it writes:
 
-    cd /work/main && PYTHONPATH=. .venv/bin/python expectations/build_context.py
+    PYTHONPATH=. .venv/bin/python expectations/build_context.py      (from the project root)
 
 No database is needed. `documents()` states every committed document of the context (the
 suites, validation definitions and checkpoint, and great_expectations.yml with the
 datasource and its assets), and `files()` renders them as GX writes them;
-tests/test_gx_context_current.py fails when the committed files differ from `files()`.
+tests/unit/test_gx_context_current.py fails when the committed files differ from `files()`.
 The script writes them, then has GX load the context and save every object again (in a
 copy) and fails if GX would write any file differently. The URL is never written: the
 datasource reads `${GX_WAREHOUSE_URL}`. Ids are uuid5 of each object's name (an
@@ -64,15 +64,16 @@ from include.contract import registry
 from include.gate.checkpoint import CHECKPOINT_NAME
 from include.gate.levels import THRESHOLDS_TABLE, Level
 from include.transform import marts_contract
+from include.warehouse import schema
 
 GX_DIR = config.GX_CONTEXT_ROOT / "gx"
 DATASOURCE = "warehouse"
 ASSET = "candidate_indicator_values"
-SCHEMA, TABLE = "candidate", "indicator_values"
+SCHEMA, TABLE = schema.CANDIDATE, marts_contract.INDICATOR_VALUES
 SUITE = "candidate_marts"
 BATCH_DEFINITION = "whole_table"
 THRESHOLDS = THRESHOLDS_TABLE  # the dbt seed, where dbt builds it
-DOCS_SITE = "local_site"  # Data Docs under gx/uncommitted/data_docs/local_site
+DOCS_SITE = config.GX_DATA_DOCS_SITE  # Data Docs in config.GX_DATA_DOCS_DIR
 DOCS_VALIDATIONS_LISTED = 48  # the index lists the newest 48 validations: 12 runs of 4 suites
 # Every id is uuid5 of the object's name in this namespace: the same definitions, the same files.
 ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:fpwh:expectations/gx")
@@ -85,8 +86,7 @@ BLOCK, WARN = Level.BLOCK, Level.WARN
 CONTRACT_COLUMNS = marts_contract.column_names()
 NOT_NULL_COLUMNS = marts_contract.not_null_columns()
 KEY_COLUMNS = marts_contract.key_columns()
-SEX_RATIO = "sex_ratio_at_birth"
-SIGNIFICANCE_THRESHOLD = 107  # spec: flagged only when the interval's low bound exceeds 107
+SEX_RATIO = config.SEX_RATIO_INDICATOR
 TOLERANCE = "1e-9"
 # GX's serialised form of the row condition `Column("indicator_code") != SEX_RATIO`
 NOT_SEX_RATIO = {"column": {"name": "indicator_code"}, "operator": "!=", "parameter": SEX_RATIO,
@@ -123,7 +123,7 @@ SEX_RATIO_SIGNIFICANCE_FLAG = f"""
 select {KEYS}, ci_low, is_significantly_high
 from {{batch}}
 where indicator_code = '{SEX_RATIO}'
-  and is_significantly_high is distinct from (ci_low > {SIGNIFICANCE_THRESHOLD})
+  and is_significantly_high is distinct from (ci_low > target_value)
 order by {KEYS}
 """
 
@@ -264,7 +264,7 @@ def expectations() -> list[dict]:
             "unexpected_rows_expectation",
             unexpected_rows_query=SEX_RATIO_SIGNIFICANCE_FLAG,
             description="Sex ratio at birth: is_significantly_high is true exactly when "
-                        f"ci_low exceeds {SIGNIFICANCE_THRESHOLD}.",
+                        "ci_low exceeds the target (107, from the indicator catalogue).",
             meta=meta("sex_ratio_significance_flag",
                       "A value above 107 whose interval reaches below 107 is above the range but "
                       "not significant; alerts rely on this flag."),
@@ -506,7 +506,7 @@ def timeliness_expectations() -> list[dict]:
 COLUMNS_ASSET = "candidate_columns"
 COLUMNS_SUITE = "candidate_schema"
 COLUMNS_QUERY = ("select table_name, column_name, data_type from information_schema.columns "
-                 "where table_schema = 'candidate'")
+                 f"where table_schema = '{schema.CANDIDATE}'")
 
 # The registry's personal columns (ID numbers, names) as delivered, and what the loader
 # makes of them (<id column>_pid, _birth_date, _sex, _is_valid): such a name, or one

@@ -24,6 +24,8 @@ DBT_TARGET_DIR = DBT_PROJECT_DIR / "target"
 DBT_SOURCES_YML = DBT_PROJECT_DIR / "models" / "staging" / "_sources.yml"
 ORG_UNITS_SEED = DBT_PROJECT_DIR / "seeds" / "ref_org_units.csv"
 GX_CONTEXT_ROOT = PROJECT_ROOT / "expectations"
+GX_DATA_DOCS_SITE = "local_site"
+GX_DATA_DOCS_DIR = GX_CONTEXT_ROOT / "gx" / "uncommitted" / "data_docs" / GX_DATA_DOCS_SITE
 DOCS_DIR = PROJECT_ROOT / ".docs"  # dbt docs of the newest publication (`make docs`)
 LINEAGE_LOG_FILE = PROJECT_ROOT / ".lineage" / "openlineage.ndjson"
 EMBEDDED_DATA_DIR = PROJECT_ROOT / ".warehouse" / "pgdata"
@@ -42,8 +44,24 @@ ALERT_FROM_ENV = "FPWH_ALERT_FROM"
 DEFAULT_WEBHOOK_ENV = "FPWH_WEBHOOK_URL"
 GX_WAREHOUSE_URL_ENV = "GX_WAREHOUSE_URL"  # the GX datasource's ${...}: the URL is never written to a file
 GX_ANALYTICS_ENV = "GX_ANALYTICS_ENABLED"  # GX's own switch: no usage statistics leave the machine
+DBT_PROFILE_ENVS = {  # what dbt_project/profiles.yml reads: the warehouse connection, split
+    "host": "FPWH_PGHOST", "port": "FPWH_PGPORT", "user": "FPWH_PGUSER", "password": "FPWH_PGPASSWORD",
+    "dbname": "FPWH_PGDATABASE",
+}
+DBT_USAGE_STATS_ENV = "DBT_SEND_ANONYMOUS_USAGE_STATS"
+PG_OPTIONS_ENV = "PGOPTIONS"  # libpq's session options
+# OpenLineage's own settings, as the Airflow provider and openlineage-python read them
+OPENLINEAGE_TRANSPORT_ENVS = ("OPENLINEAGE_URL", "OPENLINEAGE_CONFIG", "AIRFLOW__OPENLINEAGE__TRANSPORT",
+                              "AIRFLOW__OPENLINEAGE__CONFIG_PATH", "AIRFLOW__OPENLINEAGE__CONFIG_CONN_ID")
+OPENLINEAGE_TRANSPORT_PREFIX = "OPENLINEAGE__TRANSPORT"  # openlineage-python's OPENLINEAGE__TRANSPORT__TYPE, ...
+OPENLINEAGE_DISABLED_ENVS = ("OPENLINEAGE_DISABLED", "AIRFLOW__OPENLINEAGE__DISABLED")
+OPENLINEAGE_NAMESPACE_ENVS = ("AIRFLOW__OPENLINEAGE__NAMESPACE", "OPENLINEAGE_NAMESPACE")
+OPENLINEAGE_CONFIG_PATH_ENV = "AIRFLOW__OPENLINEAGE__CONFIG_PATH"
+OPENLINEAGE_TRANSPORT_ENV = "AIRFLOW__OPENLINEAGE__TRANSPORT"
 
-# ---- Airflow connections ---------------------------------------------------------------------
+# ---- Airflow --------------------------------------------------------------------------------
+
+AIRFLOW_TASK_ENV = "AIRFLOW_CTX_TASK_ID"  # set by Airflow in a task's process
 
 SMTP_CONN_ID = "fp_smtp"
 PSEUDONYM_KEY_CONN_ID = "fp_pseudonym_key"  # its password holds the key
@@ -52,6 +70,10 @@ PSEUDONYM_KEY_CONN_ID = "fp_pseudonym_key"  # its password holds the key
 
 LOCAL_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DISTRICT_TIMEZONE = ZoneInfo("Asia/Shanghai")  # deadlines and "today" are the district's
+
+# The one indicator read on another scale (boys per 100 girls, with a Wilson interval), named
+# by the alerts and the gate's checks
+SEX_RATIO_INDICATOR = "sex_ratio_at_birth"
 
 # ---- tunables --------------------------------------------------------------------------------
 
@@ -72,6 +94,11 @@ DEFAULT_ALERT_FROM = "fpwh-alerts@example.gov.cn"  # placeholder; set the real s
 def env(name: str, environ: Mapping[str, str] | None = None) -> str | None:
     """An environment variable, None when unset or empty."""
     return (os.environ if environ is None else environ).get(name) or None
+
+
+def flag(value: object) -> bool:
+    """A setting's yes or no: true, 1, yes, on (any case) are yes."""
+    return value is True or str(value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def warehouse_url() -> str:
@@ -102,7 +129,7 @@ def reporting_start() -> str | None:
 
 def in_airflow_task() -> bool:
     """Whether this process runs an Airflow task (Airflow sets the task's context variables)."""
-    return env("AIRFLOW_CTX_TASK_ID") is not None
+    return env(AIRFLOW_TASK_ENV) is not None
 
 
 @contextmanager

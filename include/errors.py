@@ -1,6 +1,7 @@
 """The warehouse's exceptions: one base, and one specific exception per thing that can go wrong.
 
-A caller that only needs to know "the pipeline refused" catches `WarehouseError`. Every
+A caller that only needs to know "the pipeline refused" catches `WarehouseError`; each keeps
+the built-in base it had before (ValueError, RuntimeError), so older handlers still catch it. Every
 message says what is wrong (file, row, rule, check) without repeating an ID number or a name.
 """
 
@@ -23,11 +24,11 @@ class BadFile(WarehouseError):
     """The file cannot be read as its source; the message says why."""
 
 
-class MissingPseudonymKey(WarehouseError):
+class MissingPseudonymKey(WarehouseError, RuntimeError):
     """No key for the ID-number pseudonyms is configured."""
 
 
-class DbtFailed(WarehouseError):
+class DbtFailed(WarehouseError, RuntimeError):
     """dbt did not succeed; the message names the failing nodes."""
 
 
@@ -42,11 +43,11 @@ class QualityGateFailed(WarehouseError):
         self.result = result
 
 
-class NothingToPublish(WarehouseError):
+class NothingToPublish(WarehouseError, RuntimeError):
     """There is no candidate to publish, or no previous publication to roll back to."""
 
 
-class AlertDeliveryFailed(WarehouseError):
+class AlertDeliveryFailed(WarehouseError, RuntimeError):
     """Some alerts did not reach every channel they should have; `result` holds the counts."""
 
     def __init__(self, message: str, result: dict):

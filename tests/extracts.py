@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from include.contract import idnumber
+from include.contract import idnumber, registry
 from include.ingest.pseudonym import Pseudonymizer
 
 PSEUDONYMIZE = Pseudonymizer(b"test-key")
 MOTHER = idnumber.make("310112", date(1994, 5, 6), 124)
 MOTHER_15 = idnumber.to_15_digit(idnumber.make("310112", date(1990, 1, 2), 222))
-BIRTH_HEADER = ["出生医学证明编号", "新生儿性别", "出生日期", "出生孕周", "出生体重", "孩次",
-                "母亲公民身份号码", "母亲姓名", "父亲公民身份号码", "母亲人口类型", "母亲现住址区划代码", "助产机构"]
+BIRTH_HEADER = [c.header for c in registry.source("wsj_csyxzm").columns]
 
 
 def birth(cert="A000000001", sex="男", born="2026-01-10", weeks="39", weight="3300", order="1",

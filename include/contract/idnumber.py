@@ -15,8 +15,8 @@ from typing import NamedTuple
 
 from include.errors import InvalidIdNumber
 
-_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_CHECK_CHARS = "10X98765432"
+WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)  # of the 17 digits, GB 11643
+CHECK_CHARS = "10X98765432"  # the check character of each remainder mod 11
 _FORM_18 = re.compile(r"\d{17}[\dX]")
 _FORM_15 = re.compile(r"\d{15}")
 
@@ -28,10 +28,10 @@ def check_character(first17: str) -> str:
     base-13 number are half the weighted sum, mod 11: one C call instead of a 17-step loop
     (the loader checks every ID number it reads)."""
     if len(first17) == 17 and first17.isdecimal():
-        return _CHECK_CHARS[2 * int(first17, 13) % 11]
+        return CHECK_CHARS[2 * int(first17, 13) % 11]
     # anything else fails here as it always did (int() of a non-digit, zip of another length)
-    total = sum(int(d) * w for d, w in zip(first17, _WEIGHTS, strict=True))
-    return _CHECK_CHARS[total % 11]
+    total = sum(int(d) * w for d, w in zip(first17, WEIGHTS, strict=True))
+    return CHECK_CHARS[total % 11]
 
 
 class ParsedId(NamedTuple):  # a tuple, not a dataclass: the loader makes one per row, 1.4 million a file

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import MutableMapping
 from datetime import date
 from pathlib import Path
 
@@ -46,13 +47,25 @@ def airflow_environment() -> None:
     os.environ.setdefault(config.GX_ANALYTICS_ENV, "false")
     # OpenLineage events (Airflow tasks, dbt models) to .lineage/openlineage.ndjson, unless a
     # transport is configured (OPENLINEAGE_URL=http://marquez:5000 sends them to Marquez)
-    lineage_settings.default_environment(os.environ)
+    lineage_to_a_file(os.environ)
     paths = [str(ROOT), str(config.DAGS_DIR)]
     inherited = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     os.environ["PYTHONPATH"] = os.pathsep.join(paths + inherited)
     for p in reversed(paths):
         if p not in sys.path:
             sys.path.insert(0, p)
+
+
+def lineage_to_a_file(environ: MutableMapping[str, str], log_file: Path = config.LINEAGE_LOG_FILE) -> None:
+    """Events to a local file (one JSON event a line) unless a transport is configured already:
+    set OPENLINEAGE_URL (e.g. http://marquez:5000) or any other setting to send them elsewhere."""
+    environ.setdefault("OPENLINEAGE_NAMESPACE", lineage_settings.DEFAULT_NAMESPACE)
+    if lineage_settings.is_configured(environ) or lineage_settings.is_disabled(environ):
+        return
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    environ[f"{config.OPENLINEAGE_TRANSPORT_PREFIX}__TYPE"] = "file"
+    environ[f"{config.OPENLINEAGE_TRANSPORT_PREFIX}__LOG_FILE_PATH"] = str(log_file)
+    environ[f"{config.OPENLINEAGE_TRANSPORT_PREFIX}__APPEND"] = "true"
 
 
 def migrate_airflow_db() -> None:
@@ -113,7 +126,7 @@ def _key() -> None:
 
 
 def _mail() -> None:
-    if config.env(config.SMTP_URL_ENV) or config.env("AIRFLOW_CONN_FP_SMTP"):
+    if config.env(config.SMTP_URL_ENV) or config.env(f"AIRFLOW_CONN_{config.SMTP_CONN_ID.upper()}"):
         return
     os.environ[config.SMTP_URL_ENV] = outbox.start(DEMO_OUTBOX).url
     say(f"alerts: no mail server configured, so they are filed in {DEMO_OUTBOX.relative_to(ROOT)}/ "

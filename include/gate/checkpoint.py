@@ -289,4 +289,4 @@ def _exception_message(info) -> str | None:
 
 def data_docs_index() -> Path:
     """Where the local Data Docs site's index page is built."""
-    return config.GX_CONTEXT_ROOT / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    return config.GX_DATA_DOCS_DIR / "index.html"

@@ -65,7 +65,7 @@ def load_thresholds(url: str) -> Thresholds | None:
     """(check_name, scope) -> (warn_level, block_level) of the seed's rows counted in
     failing rows; None when the warehouse has no seed (then the suites' levels hold)."""
     with connection.connect(url) as conn:
-        if not conn.execute("select to_regclass(%s) is not null", (THRESHOLDS_TABLE,)).fetchone()[0]:
+        if not connection.relation_exists(conn, THRESHOLDS_TABLE):
             log.warning("%s not found: the suites' own levels apply", THRESHOLDS_TABLE)
             return None
         rows = conn.execute(

@@ -322,7 +322,7 @@ def load_file(conn: psycopg.Connection, path: Path, pseudonymize, run_id: str | 
     ledger = {
         "source_code": None, "file_name": path.name, "as_of_date": None, "delivery_no": None,
         "sha256": landed.sha256, "bytes": landed.bytes, "arrived_at": landed.arrived_at,
-        "status": "loaded", "reason": None,
+        "status": LoadStatus.LOADED.value, "reason": None,
         "started_at": started, "finished_at": started, "run_id": run_id,
     }
     try:
@@ -330,7 +330,7 @@ def load_file(conn: psycopg.Connection, path: Path, pseudonymize, run_id: str | 
     except BadFileName as exc:
         return _reject(conn, ledger, str(exc))
     ledger.update(source_code=delivery.source.code, as_of_date=delivery.as_of, delivery_no=delivery.delivery_no)
-    if any(status == "loaded" for _, status in earlier):
+    if any(status == LoadStatus.LOADED for _, status in earlier):
         return _reject(conn, ledger, f"{path.name}: a file of this name was already loaded with other "
                                      "contents; a corrected delivery must be named _2, _3, ...")
 
@@ -354,7 +354,7 @@ def load_file(conn: psycopg.Connection, path: Path, pseudonymize, run_id: str | 
 
 
 def _reject(conn: psycopg.Connection, ledger: dict, reason: str) -> LoadResult:
-    ledger.update(status="rejected", reason=reason, finished_at=datetime.now(UTC))
+    ledger.update(status=LoadStatus.REJECTED.value, reason=reason, finished_at=datetime.now(UTC))
     with conn.transaction():
         file_id = conn.execute(_LEDGER_INSERT, ledger).fetchone()[0]
     log.error("rejected file: %s", reason)

@@ -102,12 +102,6 @@ def read_batches(path: Path, src: registry.Source, size: int = config.LOAD_BATCH
     return xlsx_batches(path, size) if src.file_format == "xlsx" else csv_batches(path, src, size)
 
 
-def read_rows(path: Path, src: registry.Source) -> Iterator[tuple[int, list[object]]]:
-    """(line number, fields) per non-blank record; the header is line 1."""
-    for batch in read_batches(path, src):
-        yield from zip(batch.numbers, batch.rows)
-
-
 def header_positions(header: list[object], src: registry.Source) -> tuple[dict[str, int], list[str], list[str]]:
     """Where each registry column sits; the missing headers; the extra headers.
     Every header of the contract must be there, those of columns that may be empty too."""

@@ -1,8 +1,9 @@
 """Where OpenLineage events go, read from the same settings the Airflow provider reads:
 `AIRFLOW__OPENLINEAGE__CONFIG_PATH` or `AIRFLOW__OPENLINEAGE__TRANSPORT` (JSON) first, else
 openlineage-python's own (`OPENLINEAGE__TRANSPORT__*`, `OPENLINEAGE_CONFIG`, `OPENLINEAGE_URL`,
-e.g. a Marquez server). `default_environment` (called by `python -m include.cli`) writes them to
-`.lineage/openlineage.ndjson` when none is set; with no setting at all nothing is emitted.
+e.g. a Marquez server). The demo's setup writes them to
+`.lineage/openlineage.ndjson` when none is set (include/demo/run.py); with no setting at all
+nothing is emitted.
 
 Jobs are in the namespace `OPENLINEAGE_NAMESPACE` (default `fp_warehouse`).
 """
@@ -10,25 +11,19 @@ Jobs are in the namespace `OPENLINEAGE_NAMESPACE` (default `fp_warehouse`).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping
 from pathlib import Path
 
 from include import config
 
 DEFAULT_NAMESPACE = "fp_warehouse"
-PRODUCER = "urn:fp-warehouse:include.lineage_events"  # a stable name for the events' producer
-
-# Any of these means someone configured where events go: the defaults stay out of the way.
-_CONFIG_VARS = ("OPENLINEAGE_URL", "OPENLINEAGE_CONFIG", "AIRFLOW__OPENLINEAGE__TRANSPORT",
-                "AIRFLOW__OPENLINEAGE__CONFIG_PATH", "AIRFLOW__OPENLINEAGE__CONFIG_CONN_ID")
-
-
-def _true(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+# The events' producer: kept as it was when the module had this name, so that the producer of
+# events already sent stays the same
+PRODUCER = "urn:fp-warehouse:include.lineage_events"
 
 
 def is_disabled(environ: Mapping[str, str] | None = None) -> bool:
-    return any(_true(config.env(name, environ)) for name in ("OPENLINEAGE_DISABLED", "AIRFLOW__OPENLINEAGE__DISABLED"))
+    return any(config.flag(config.env(name, environ)) for name in config.OPENLINEAGE_DISABLED_ENVS)
 
 
 def is_configured(environ: Mapping[str, str] | None = None) -> bool:
@@ -36,25 +31,13 @@ def is_configured(environ: Mapping[str, str] | None = None) -> bool:
     if is_disabled(environ):
         return False
     environ = config.environment() if environ is None else environ
-    return any(environ.get(k) for k in _CONFIG_VARS) or any(
-        k.startswith("OPENLINEAGE__TRANSPORT") and v for k, v in environ.items())
-
-
-def default_environment(environ: MutableMapping[str, str],
-                        log_file: Path = config.LINEAGE_LOG_FILE) -> None:
-    """Events to a local file (one JSON event a line) unless a transport is configured already:
-    set OPENLINEAGE_URL (e.g. http://marquez:5000) or any other setting to send them elsewhere."""
-    environ.setdefault("OPENLINEAGE_NAMESPACE", DEFAULT_NAMESPACE)
-    if is_configured(environ) or is_disabled(environ):
-        return
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    environ["OPENLINEAGE__TRANSPORT__TYPE"] = "file"
-    environ["OPENLINEAGE__TRANSPORT__LOG_FILE_PATH"] = str(log_file)
-    environ["OPENLINEAGE__TRANSPORT__APPEND"] = "true"
+    # any of these means someone configured where events go: the defaults stay out of the way
+    return any(environ.get(k) for k in config.OPENLINEAGE_TRANSPORT_ENVS) or any(
+        k.startswith(config.OPENLINEAGE_TRANSPORT_PREFIX) and v for k, v in environ.items())
 
 
 def job_namespace() -> str:
-    return config.env("AIRFLOW__OPENLINEAGE__NAMESPACE") or config.env("OPENLINEAGE_NAMESPACE") or DEFAULT_NAMESPACE
+    return next(filter(None, map(config.env, config.OPENLINEAGE_NAMESPACE_ENVS)), DEFAULT_NAMESPACE)
 
 
 def lineage_client():
@@ -76,11 +59,11 @@ def client():
     """An OpenLineageClient configured from the environment as the Airflow provider configures its own."""
     from openlineage.client import OpenLineageClient
 
-    if path := config.env("AIRFLOW__OPENLINEAGE__CONFIG_PATH"):
+    if path := config.env(config.OPENLINEAGE_CONFIG_PATH_ENV):
         import yaml
 
         return OpenLineageClient(config=yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {})
-    if transport := config.env("AIRFLOW__OPENLINEAGE__TRANSPORT"):
+    if transport := config.env(config.OPENLINEAGE_TRANSPORT_ENV):
         return OpenLineageClient(config={"transport": json.loads(transport)})
     return OpenLineageClient()
 

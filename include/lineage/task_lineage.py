@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from include import config
+from include.ingest.loader import LoadStatus
 from include.lineage import settings
 from include.lineage.naming import dataset, file_dataset, schema_facet, table_columns
+from include.warehouse import schema
 
 log = logging.getLogger(__name__)
 
@@ -57,17 +59,17 @@ def declare_publication(result: Mapping[str, Any]) -> None:
 def load_lineage(path: str, result: Mapping[str, Any], url: str | None = None) -> tuple[list, list]:
     """A landed file in; its raw table, the ledger and the quarantine out, as far as it wrote them."""
     outputs = []
-    if result.get("status") == "loaded" and result.get("source_code"):
+    if result.get("status") == LoadStatus.LOADED and result.get("source_code"):
         outputs.append(dataset(f"raw.{result['source_code']}", url))
     if result.get("rows_quarantined"):
         outputs.append(dataset("ingest.quarantine", url))
-    if result.get("status") in ("loaded", "rejected"):
+    if result.get("status") in (LoadStatus.LOADED, LoadStatus.REJECTED):
         outputs.append(dataset("ingest.file_ledger", url))
     return [file_dataset(path)], outputs
 
 
 def publish_lineage(result: Mapping[str, Any], url: str | None = None,
-                    source: str = "candidate", target: str = "marts") -> tuple[list, list]:
+                    source: str = schema.CANDIDATE, target: str = schema.PUBLISHED) -> tuple[list, list]:
     """Publication renames `candidate` to `marts`: each candidate table in, its published name out."""
     tables = sorted(result.get("row_counts") or {})
     try:

@@ -87,8 +87,8 @@ def smtp_settings() -> SmtpSettings | None:
             login=conn.login or None,
             password=conn.password or None,
             sender=extra.get("from") or config.env(config.ALERT_FROM_ENV) or config.DEFAULT_ALERT_FROM,
-            starttls=_truthy(extra.get("starttls", False)),
-            use_ssl=_truthy(extra.get("ssl", False)),
+            starttls=config.flag(extra.get("starttls", False)),
+            use_ssl=config.flag(extra.get("ssl", False)),
         )
     url = config.env(config.SMTP_URL_ENV)
     if not url:
@@ -105,10 +105,6 @@ def smtp_settings() -> SmtpSettings | None:
         starttls=split.scheme == "smtp+starttls",
         use_ssl=split.scheme == "smtps",
     )
-
-
-def _truthy(value) -> bool:
-    return value is True or str(value).strip().lower() in ("1", "true", "yes", "on")
 
 
 def webhook_url(unit: str, conn_id: str | None) -> str | None:

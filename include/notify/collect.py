@@ -34,6 +34,7 @@ from include import config
 from include.contract import registry
 from include.gate import checkpoint
 from include.notify import templates
+from include.warehouse import connection
 
 log = logging.getLogger(__name__)
 
@@ -130,12 +131,8 @@ def collect_alerts(
     return alerts
 
 
-def relation_exists(conn, relation: str) -> bool:
-    return conn.execute("select to_regclass(%s) is not null", (relation,)).fetchone()[0]
-
-
 def _org_names(conn) -> dict[str, str]:
-    if not relation_exists(conn, "marts.org_units"):
+    if not connection.relation_exists(conn, "marts.org_units"):
         return {}
     return dict(conn.execute("select org_code, org_name from marts.org_units").fetchall())
 
@@ -143,7 +140,7 @@ def _org_names(conn) -> dict[str, str]:
 def _catalog(conn) -> dict[str, dict]:
     """Indicator code -> name_zh, lead_unit: the published catalogue, else the seed."""
     for relation in ("marts.indicator_catalog", "reference.ref_indicator_catalog"):
-        if relation_exists(conn, relation):
+        if connection.relation_exists(conn, relation):
             rows = conn.execute(f"select indicator_code, name_zh, lead_unit from {relation}").fetchall()
             return {code: {"name_zh": name, "lead_unit": lead} for code, name, lead in rows}
     return {}
@@ -222,7 +219,7 @@ _INDICATOR_MESSAGES = {
 
 
 def _indicator_alerts(conn, orgs: dict, footer: list[str], run_id) -> list[Alert]:
-    if not (relation_exists(conn, "marts.indicator_values") and relation_exists(conn, "marts.indicator_catalog")):
+    if not all(connection.relation_exists(conn, r) for r in ("marts.indicator_values", "marts.indicator_catalog")):
         log.info("no published marts.indicator_values yet: no indicator alerts")
         return []
     cur = conn.execute(_MISSED_TARGETS)
@@ -263,7 +260,7 @@ order by t.source_code, t.period_start
 
 
 def _timeliness_alerts(conn, today: dt.date, footer: list[str], run_id) -> list[Alert]:
-    if not relation_exists(conn, "marts.source_timeliness"):
+    if not connection.relation_exists(conn, "marts.source_timeliness"):
         return []
     cur = conn.execute(_TIMELINESS)
     names = [d.name for d in cur.description]

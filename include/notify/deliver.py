@@ -26,43 +26,16 @@ import psycopg
 from include import config
 from include.errors import AlertDeliveryFailed
 from include.notify import channels, collect, templates
+from include.warehouse import connection, schema
 
 log = logging.getLogger(__name__)
 
 RECIPIENTS_TABLE = "reference.ref_alert_recipients"
 SUPPRESSION = dt.timedelta(hours=config.ALERT_SUPPRESSION_HOURS)
 
-SENT_ALERTS_DDL = """
-create schema if not exists alerts;
-create table if not exists alerts.sent_alerts (
-    alert_id    bigserial primary key,
-    alert_key   text not null,
-    kind        text not null,
-    severity    text not null,
-    recipients  text[] not null,
-    subject     text not null,
-    body        text not null,
-    channels    text[] not null default '{}',
-    errors      text[] not null default '{}',
-    run_id      text,
-    sent_at     timestamptz not null,
-    suppressed  boolean not null
-);
-create index if not exists sent_alerts_key_sent_at on alerts.sent_alerts (alert_key, sent_at desc);
-comment on table alerts.sent_alerts is
-    'One row per alert per delivery attempt, never updated: channels it reached (email:<unit>, webhook:<unit>), delivery errors, or suppressed when the same alert_key was delivered within the suppression interval.';
-"""  # noqa: E501 - the table's comment is one SQL string
-
-
-def ensure_alerts_table(conn: psycopg.Connection) -> None:
-    with conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(hashtext('fpwh_alerts_ddl'))")
-        conn.execute(SENT_ALERTS_DDL)
-
-
 def _recipients(conn) -> dict[str, tuple[str | None, str | None]]:
     """unit_zh -> (mailbox, robot's connection id), from the seed."""
-    if not collect.relation_exists(conn, RECIPIENTS_TABLE):
+    if not connection.relation_exists(conn, RECIPIENTS_TABLE):
         raise RuntimeError(f"{RECIPIENTS_TABLE} is missing: run `dbt seed` (the seed ref_alert_recipients)")
     rows = conn.execute(f"select unit_zh, email, webhook_conn_id from {RECIPIENTS_TABLE}").fetchall()
     return {unit: (email or None, conn_id or None) for unit, email, conn_id in rows}
@@ -115,7 +88,7 @@ def deliver(
         now = now.replace(tzinfo=dt.UTC)
     alerts = list(alerts)
     result = {"alerts": len(alerts), "sent": 0, "suppressed": 0, "failed": 0, "emails": 0, "webhooks": 0}
-    ensure_alerts_table(conn)
+    schema.apply(conn)  # alerts.sent_alerts exists
     if not alerts:
         return result
     with conn.transaction():

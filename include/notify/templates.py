@@ -21,7 +21,7 @@ from include.contract import idnumber
 log = logging.getLogger(__name__)
 
 COMMISSION = "区人口计生委"  # the commission: a copy of every alert, and the default chat robot
-SEX_RATIO = "sex_ratio_at_birth"
+SEX_RATIO = config.SEX_RATIO_INDICATOR
 PERIOD_NAMES = {"month": "月", "quarter": "季度", "year": "年"}
 DIRECTION_WORDS = {">=": ("≥", "不低于"), "<=": ("≤", "不高于")}
 

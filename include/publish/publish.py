@@ -20,7 +20,7 @@ from include.warehouse import schema
 
 log = logging.getLogger(__name__)
 
-CANDIDATE, PUBLISHED, PREVIOUS = "candidate", schema.PUBLISHED, "marts_previous"
+CANDIDATE, PUBLISHED, PREVIOUS = schema.CANDIDATE, schema.PUBLISHED, schema.PREVIOUS
 
 
 def model_lineage(manifest: dict) -> dict[str, list[str]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import psycopg
 
 from include.contract import registry
+from include.warehouse import connection
 
 _NEWEST_FIGURES = """
 with newest as (
@@ -62,7 +63,7 @@ def _status(met: bool | None, significantly_high: bool | None) -> str:
 
 def render(conn: psycopg.Connection) -> str:
     lines = ["", "Published indicators, district 310112 (newest period of each type):"]
-    has_marts = conn.execute("select to_regclass('marts.indicator_values') is not null").fetchone()[0]
+    has_marts = connection.relation_exists(conn, "marts.indicator_values")
     rows = conn.execute(_NEWEST_FIGURES).fetchall() if has_marts else []
     if not rows:
         lines.append("  (nothing published yet)")
@@ -79,7 +80,7 @@ def render(conn: psycopg.Connection) -> str:
         name = src or "(bad name)"
         lines.append(f"  {name:<12} {cur:>5} {sup:>10} {rej:>8} {read:>10} {loaded:>9} {quar:>11} {dup:>10}  "
                      f"{newest or '-'}")
-    has_timeliness = conn.execute("select to_regclass('marts.source_timeliness') is not null").fetchone()[0]
+    has_timeliness = connection.relation_exists(conn, "marts.source_timeliness")
     if has_timeliness:
         lines += ["", "Timeliness of extracts (periods due so far):",
                   f"  {'source':<12} {'on time':>7} {'late':>5} {'missing':>7}  late or missing"]

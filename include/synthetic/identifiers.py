@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from include.contract import idnumber
 from include.contract import registry as reg
 from include.contract.idnumber import check_character
 from include.synthetic.dates import EPOCH64, years_of
 
-_WEIGHTS17 = np.array((7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2), dtype=np.uint64)
+_WEIGHTS17 = np.array(idnumber.WEIGHTS, dtype=np.uint64)
 
 
 def id_numbers(addr: np.ndarray, born: np.ndarray, seq: np.ndarray) -> np.ndarray:
@@ -24,7 +25,7 @@ def id_numbers(addr: np.ndarray, born: np.ndarray, seq: np.ndarray) -> np.ndarra
     for w in _WEIGHTS17[::-1]:  # last digit first
         total += (rest % np.uint64(10)) * w
         rest //= np.uint64(10)
-    check = np.frombuffer(b"10X98765432", dtype="S1")[(total % np.uint64(11)).astype(np.int64)]
+    check = np.frombuffer(idnumber.CHECK_CHARS.encode(), dtype="S1")[(total % np.uint64(11)).astype(np.int64)]
     return np.strings.add(first17.astype("S17"), check)
 
 

@@ -10,11 +10,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import xlsxwriter
 
+from include import config
 from include.contract import registry as reg
 from include.synthetic.dates import day_no
 from include.synthetic.defects import Injector, correct_row
@@ -23,7 +23,7 @@ from include.synthetic.randomness import stream
 from include.synthetic.rows import ROWS, SNAPSHOT_SELECT, row_count, select_events, to_cells
 from include.synthetic.world import World
 
-ARRIVAL_ZONE = ZoneInfo("Asia/Shanghai")  # files land during the district's office hours
+ARRIVAL_ZONE = config.DISTRICT_TIMEZONE  # files land during the district's office hours
 CHUNK_ROWS = 200_000  # rows rendered and written at a time: the district's files never sit whole in memory
 
 

@@ -22,17 +22,18 @@ def dbt_environment(url: str) -> dict[str, str]:
     """What profiles.yml reads: the warehouse connection, split from its URL; and no usage
     statistics sent (there is no network, and nothing to tell)."""
     p = connection.parts(url)
+    names = config.DBT_PROFILE_ENVS
     return {
-        "FPWH_PGHOST": p.host,
-        "FPWH_PGPORT": str(p.port),
-        "FPWH_PGUSER": p.user,
+        names["host"]: p.host,
+        names["port"]: str(p.port),
+        names["user"]: p.user,
         # dbt-postgres refuses an empty password field; trust or peer auth ignores it
-        "FPWH_PGPASSWORD": p.password or "unused",
-        "FPWH_PGDATABASE": p.dbname,
+        names["password"]: p.password or "unused",
+        names["dbname"]: p.dbname,
         # No JIT in dbt's sessions: the models' cost estimates (CTEs, date ranges) are high
         # enough to trigger it, and compiling takes seconds a query without saving any.
-        "PGOPTIONS": _with_option(config.env("PGOPTIONS") or "", "-c jit=off"),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": config.env("DBT_SEND_ANONYMOUS_USAGE_STATS") or "false",
+        config.PG_OPTIONS_ENV: _with_option(config.env(config.PG_OPTIONS_ENV) or "", "-c jit=off"),
+        config.DBT_USAGE_STATS_ENV: config.env(config.DBT_USAGE_STATS_ENV) or "false",
     }
 
 

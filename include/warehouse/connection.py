@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,7 +56,7 @@ def start_embedded(data_dir: Path = config.EMBEDDED_DATA_DIR) -> str:
     """Start (or reuse) the embedded PostgreSQL and return its URL (a unix socket)."""
     global _embedded_server
     # pgserver keeps its lock files in the user's runtime folder, which a container may lack
-    with config.tool_environment({"XDG_RUNTIME_DIR": os.environ.get("XDG_RUNTIME_DIR") or "/tmp"}):
+    with config.tool_environment({"XDG_RUNTIME_DIR": config.env("XDG_RUNTIME_DIR") or "/tmp"}):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             import pgserver
@@ -78,6 +77,11 @@ def server_answers(url: str) -> bool:
 def connect(url: str | None = None, **kwargs) -> psycopg.Connection:
     """A connection to `url`, by default the warehouse (WAREHOUSE_URL)."""
     return psycopg.connect(url or config.warehouse_url(), **kwargs)
+
+
+def relation_exists(conn: psycopg.Connection, relation: str) -> bool:
+    """Whether `schema.table` (or a view) exists."""
+    return conn.execute("select to_regclass(%s) is not null", (relation,)).fetchone()[0]
 
 
 def ensure_database(url: str) -> None:

@@ -21,7 +21,9 @@ BI_ROLE = "fp_bi_reader"
 AUDITOR_ROLE = "fp_auditor"
 ROLES = (LOADER_ROLE, BI_ROLE, AUDITOR_ROLE)
 
-PUBLISHED = "marts"
+CANDIDATE = "candidate"  # where dbt builds the marts (dbt_project.yml), checked before publication
+PUBLISHED = "marts"  # what BI tools read
+PREVIOUS = "marts_previous"  # the publication before, kept for rollback
 _LOCK = "select pg_advisory_xact_lock(hashtext('fpwh_schema'))"
 
 INGEST_DDL = """
@@ -80,6 +82,8 @@ language sql stable security definer set search_path = pg_catalog, pg_temp as $$
 $$;
 comment on function ingest.delivery_status_as_of(bigint) is
     'The one definition of a delivery''s effective status, as the ledger stood when file as_of_file_id was the newest (null: now): files after it do not exist yet; a loaded file is superseded by the first later loaded delivery (_n) of the same source and as-of date. Read by ingest.file_deliveries, the staging model stg_ingest__deliveries (a rebuild passes its publication''s max_file_id) and the audit views.';
+
+revoke execute on function ingest.delivery_status_as_of(bigint) from public;
 
 create or replace view ingest.file_deliveries as
 select l.*, s.superseded_by_file_id, s.effective_status
@@ -318,6 +322,8 @@ def apply(conn: psycopg.Connection) -> None:
                 conn.execute(f"create role {role} nologin")
         conn.execute(f"grant usage on schema ingest, raw to {LOADER_ROLE}")
         conn.execute(f"grant select, insert on all tables in schema ingest, raw to {LOADER_ROLE}")
+        # the delivery status: the loader's ingest.file_deliveries, the auditor's audit views
+        conn.execute(f"grant execute on function ingest.delivery_status_as_of(bigint) to {LOADER_ROLE}, {AUDITOR_ROLE}")
 
 
 def grant_published(conn: psycopg.Connection, previous: str | None = None) -> None:

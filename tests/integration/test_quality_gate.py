@@ -14,7 +14,6 @@ deliveries at no level, delivery tests all of them.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import importlib.util
 import json
@@ -29,7 +28,7 @@ import pytest
 from include import config
 from include.contract import registry
 from include.errors import QualityGateFailed
-from include.gate import checkpoint, levels
+from include.gate import checkpoint
 from include.gate.result import GateResult
 from include.transform import dbt, marts_contract
 from include.warehouse import connection, schema
@@ -38,7 +37,6 @@ from tests.oracle import wilson_ratio
 pytestmark = pytest.mark.integration
 
 SUITE_DIR = config.GX_CONTEXT_ROOT / "gx" / "expectations"
-THRESHOLDS_SEED = dbt.DBT_PROJECT_DIR / "seeds" / "ref_quality_thresholds.csv"
 DISTRICT, TOWN_A, TOWN_B = "310112", "310112101", "310112102"
 JAN, Q1 = date(2026, 1, 1), date(2026, 1, 1)
 
@@ -216,24 +214,6 @@ def suites() -> dict[str, dict]:
     return {p.stem: json.loads(p.read_text()) for p in sorted(SUITE_DIR.glob("*.json"))}
 
 
-def seed_rows() -> list[dict]:
-    with THRESHOLDS_SEED.open(encoding="utf-8", newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
-def test_sqlalchemy_url_forms():
-    from sqlalchemy.engine import make_url
-
-    socket = checkpoint.sqlalchemy_url("postgresql://postgres:@/fpwh?host=/tmp/pg")
-    assert socket == "postgresql+psycopg://postgres@/fpwh?host=%2Ftmp%2Fpg"
-    assert make_url(socket).query == {"host": "/tmp/pg"}
-    assert checkpoint.sqlalchemy_url("postgresql://u:p%40ss@db.example:5433/w") == (
-        "postgresql+psycopg://u:p%40ss@db.example:5433/w"
-    )
-    assert checkpoint.sqlalchemy_url("host=127.0.0.1 port=5432 user=postgres dbname=w") == (
-        "postgresql+psycopg://postgres@127.0.0.1:5432/w"
-    )
-    assert checkpoint.sqlalchemy_url("postgresql+psycopg2://u@h/w") == "postgresql+psycopg://u@h/w"
 
 
 def test_good_rows_pass(db):
@@ -402,58 +382,12 @@ def test_corruption_fails_the_gate(db, corruption, checks, fragments):
 
 # ---- without a database: the level rules and the committed definitions ----------------
 
-THRESHOLDS = {
-    ("percentage_range", "*"): (None, 1.0),
-    ("percentage_range", "wcba_info_accuracy_rate"): (1.0, None),
-    ("required_columns", "*"): (None, 1.0),
-    ("required_columns", "jsw_yjd"): (1.0, 10.0),
-}
 
 
-@pytest.mark.parametrize(("configured", "threshold", "scope", "count", "rows", "expected"), [
-    ("block", "percentage_range", None, 1, [{"indicator_code": "fp_rate_registered"}], "block"),
-    ("block", "percentage_range", None, 2, [{"indicator_code": "wcba_info_accuracy_rate"}] * 2, "warn"),
-    ("block", "percentage_range", None, 3,
-     [{"indicator_code": "wcba_info_accuracy_rate"}] * 2 + [{"indicator_code": "fp_rate_floating"}], "block"),
-    ("block", "required_columns", "jsw_yjd", 3, [], "warn"),
-    ("block", "required_columns", "jsw_yjd", 10, [], "block"),
-    ("block", "required_columns", "gaj_hjrk", 1, [], "block"),
-    ("warn", "late_days", None, 5, [], "warn"),           # no seed row counted in rows: its own level
-    ("block", None, None, 5, [], "block"),
-    ("block", "percentage_range", None, 1, [], "block"),
-], ids=["default-block", "indicator-row-warns", "other-indicator-blocks", "source-row-warns",
-        "source-row-blocks", "default-row", "no-seed-row", "no-threshold", "unattributed-rows"])
-def test_resolve_level(configured, threshold, scope, count, rows, expected):
-    assert levels.resolve_level(configured, threshold, scope, count, rows, THRESHOLDS) == expected
 
 
-def test_a_failure_below_every_level_is_tolerated():
-    assert levels.resolve_level("block", "required_columns", "jsw_yjd", 0, [], THRESHOLDS) is None
-    assert levels.resolve_level("block", "percentage_range", None, 1, [], None) == "block"  # no seed at all
 
 
-def test_seed_and_suites_agree():
-    """Every check counted in rows has a '*' seed row, and every such seed row is used;
-    measure checks come in a block and a warn expectation; the suites' levels are GX severities."""
-    rows = seed_rows()
-    defaults = {r["check_name"] for r in rows if r["scope"] == "*"}
-    assert {r["check_name"] for r in rows} == defaults
-    assert len({(r["check_name"], r["scope"]) for r in rows}) == len(rows)
-    counted = {r["check_name"] for r in rows if r["unit"] == "rows"}
-    measures = {r["check_name"] for r in rows if r["unit"] != "rows"}
-    used, pairs = set(), {}
-    for suite in suites().values():
-        for e in suite["expectations"]:
-            assert e["severity"] in ("critical", "warning"), e
-            if "threshold" in e["meta"]:
-                used.add(e["meta"]["threshold"])
-            else:
-                pairs.setdefault(e["meta"]["check"], set()).add(e["severity"])
-    assert used == counted
-    assert set(pairs) == measures and all(v == {"critical", "warning"} for v in pairs.values())
-    for r in rows:
-        if r["warn_level"] and r["block_level"]:
-            assert float(r["warn_level"]) <= float(r["block_level"])
 
 
 def _build_context_module():
@@ -463,32 +397,13 @@ def _build_context_module():
     return module
 
 
-def test_committed_suites_follow_the_registry():
-    """The required-column and personal-column queries are the registry's today: rebuild the
-    context (expectations/build_context.py) after changing include/contract/registry.py."""
-    build = _build_context_module()
-    committed = suites()
-    required = [e for e in committed["raw_deliveries"]["expectations"] if e["meta"]["check"] == "required_columns"]
-    assert [e["meta"]["scope"] for e in required] == [s.code for s in registry.SOURCES]
-    for e, src in zip(required, registry.SOURCES):
-        assert e["kwargs"]["unexpected_rows_query"].strip() == build.required_columns_query(src).strip(), src.code
-    personal = committed["candidate_schema"]["expectations"][0]["kwargs"]["unexpected_rows_query"]
-    assert personal.strip() == build.personal_columns_query().strip()
-    for name in ("mother_id", "full_name", "attendee_id"):
-        assert name in personal
 
 
 def test_gx_writes_the_committed_documents_as_they_are(tmp_path):
-    """The builder writes GX's documents itself (so tests/test_gx_context_current.py needs no
+    """The builder writes GX's documents itself (so tests/unit/test_gx_context_current.py needs no
     GX): loaded by GX and saved again, in a copy, every file comes out the same."""
     build = _build_context_module()
     shutil.copytree(config.GX_CONTEXT_ROOT / "gx", tmp_path / "gx", ignore=shutil.ignore_patterns("uncommitted"))
     assert build.gx_rewrites(tmp_path) == {}
 
 
-def test_levels_and_outcomes():
-    assert levels.Level.of_severity("critical") is levels.Level.BLOCK
-    assert levels.Level.of_severity("warning") is levels.Level.WARN
-    assert levels.Level.of_severity(None) is levels.Level.BLOCK  # GX's default severity
-    assert levels.Outcome.of_level(None) is levels.Outcome.TOLERATED
-    assert json.dumps([levels.Level.WARN, levels.Outcome.BLOCKED]) == '["warn", "blocked"]'

@@ -182,7 +182,6 @@ def test_airflow_image_is_built_from_dockerfile_pinned_to_project_version(servic
 
 def test_dockerfile_base_image_matches_locked_airflow():
     version = _pinned_version("apache-airflow")
-    assert version == "3.3.2"
     text = DOCKERFILE.read_text(encoding="utf-8")
     bases = re.findall(r"^FROM\s+(\S+)", text, re.MULTILINE)
     assert bases == [f"apache/airflow:{version}-python3.11"], bases

@@ -6,7 +6,7 @@ checked whole, file by file, against `build_context.files()`: a definition chang
 builder, the source registry or the dbt contract of indicator_values without rebuilding
 the context fails here. No database and no Great Expectations import (the builder's
 documents are plain JSON); that GX itself would write these files the same way is checked
-in tests/test_quality_gate.py, which imports GX anyway.
+in tests/integration/test_quality_gate.py, which imports GX anyway.
 """
 
 from __future__ import annotations

@@ -8,13 +8,14 @@ from collections import defaultdict
 
 import pytest
 
+from include.demo import run
 from include.lineage import dbt_events, naming, settings
 from tests.openlineage_spec import EventValidator
 
 
 def test_default_environment_writes_to_a_file_unless_a_transport_is_configured(tmp_path):
     env: dict[str, str] = {}
-    settings.default_environment(env, tmp_path / "lineage" / "events.ndjson")
+    run.lineage_to_a_file(env, tmp_path / "lineage" / "events.ndjson")
     assert env == {
         "OPENLINEAGE_NAMESPACE": "fp_warehouse",
         "OPENLINEAGE__TRANSPORT__TYPE": "file",
@@ -24,12 +25,12 @@ def test_default_environment_writes_to_a_file_unless_a_transport_is_configured(t
     assert (tmp_path / "lineage").is_dir() and settings.is_configured(env)
 
     marquez = {"OPENLINEAGE_URL": "http://marquez:5000", "OPENLINEAGE_NAMESPACE": "prod"}
-    settings.default_environment(marquez, tmp_path / "unused.ndjson")
+    run.lineage_to_a_file(marquez, tmp_path / "unused.ndjson")
     assert marquez == {"OPENLINEAGE_URL": "http://marquez:5000", "OPENLINEAGE_NAMESPACE": "prod"}
 
     for configured in ({"AIRFLOW__OPENLINEAGE__TRANSPORT": '{"type": "console"}'}, {"OPENLINEAGE_DISABLED": "true"}):
         env = dict(configured)
-        settings.default_environment(env, tmp_path / "unused.ndjson")
+        run.lineage_to_a_file(env, tmp_path / "unused.ndjson")
         assert not any(k.startswith("OPENLINEAGE__") for k in env)
     assert not settings.is_configured({"OPENLINEAGE_URL": "http://x", "OPENLINEAGE_DISABLED": "true"})
 

@@ -1,5 +1,5 @@
 -- Each source's delivery cadence and deadline, as the source registry declares them
--- (carried into dbt in the sources' meta by include/dbt_sources.py).
+-- (carried into dbt in the sources' meta by include/transform/sources_yml.py).
 {%- set schedules = [] %}
 {%- for node in graph.sources.values() if node.source_name != 'ingest' %}
     {%- do schedules.append((node.name, node.meta.unit_zh, node.meta.cadence, node.meta.deadline_days)) %}

@@ -2,7 +2,7 @@
 -- rows and of rows with ID-number warnings, its volume against the previous current
 -- delivery of the same source, and the warn / block level each reaches under the
 -- thresholds of the seed ref_quality_thresholds (a source's own row, else its '*' row).
--- The quality gate (expectations/, include/quality.py) warns or blocks on these levels.
+-- The quality gate (expectations/, include/gate/) warns or blocks on these levels.
 --
 -- Judged deliveries (is_checked) are those whose rows feed the marts: the newest current
 -- delivery of a snapshot source, every current delivery of an event source. Shares are
