@@ -17,7 +17,7 @@ from datetime import datetime
 
 from airflow.sdk import dag, get_current_context, task
 
-from common.assets import RAW_TABLE_ASSETS
+from common.assets import RAW_TABLES_LOADED, announce
 from include import tasks
 
 
@@ -44,9 +44,11 @@ def fp_ingest():
     def load_file(path: str) -> dict:
         return tasks.load_landed_file(path, run_id=get_current_context()["run_id"])
 
-    @task(outlets=RAW_TABLE_ASSETS)
-    def summarize_loads(results: list[dict]) -> dict:
-        return tasks.summarize_loads(list(results))
+    @task(outlets=[RAW_TABLES_LOADED])
+    def summarize_loads(results: list[dict], *, outlet_events=None) -> dict:
+        summary = tasks.summarize_loads(list(results))
+        announce(outlet_events, summary["raw_tables_updated"])
+        return summary
 
     files = list_landed_files()
     prepare_warehouse() >> files

@@ -76,7 +76,7 @@ def rebuild(args: argparse.Namespace) -> int:
 def generate(args: argparse.Namespace) -> int:
     from include import synthetic
 
-    return synthetic.main(args.rest)
+    return synthetic.main(args.extra)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,10 +94,13 @@ def main(argv: list[str] | None = None) -> int:
     again = commands.add_parser("rebuild", help="rebuild a past publication from the raw data and compare")
     again.add_argument("publication_id", type=int)
     again.set_defaults(func=rebuild)
-    gen = commands.add_parser("generate", help="write a synthetic landing folder", add_help=False)
-    gen.add_argument("rest", nargs=argparse.REMAINDER)
-    gen.set_defaults(func=generate)
-    args = parser.parse_args(argv)
+    # the generator's own options (and its --help) pass through to it
+    commands.add_parser("generate", help="write a synthetic landing folder (options: generate --help)",
+                        add_help=False).set_defaults(func=generate)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "generate":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return args.func(args)
 

@@ -42,6 +42,9 @@ PSEUDONYM_KEY_FILE_ENV = "FPWH_PSEUDONYM_KEY_FILE"
 SMTP_URL_ENV = "FPWH_SMTP_URL"
 ALERT_FROM_ENV = "FPWH_ALERT_FROM"
 DEFAULT_WEBHOOK_ENV = "FPWH_WEBHOOK_URL"
+SETTLE_SECONDS_ENV = "FPWH_SETTLE_SECONDS"  # how long a landed file must hold still before it is loaded
+LANDING_MARKERS_ENV = "FPWH_LANDING_MARKERS"  # true: a file is loaded once <name>.done exists beside it
+PUBLIC_BASE_URL_ENV = "FPWH_PUBLIC_BASE_URL"  # where readers open the docs and Data Docs (`make docs` serves them)
 GX_WAREHOUSE_URL_ENV = "GX_WAREHOUSE_URL"  # the GX datasource's ${...}: the URL is never written to a file
 GX_ANALYTICS_ENV = "GX_ANALYTICS_ENABLED"  # GX's own switch: no usage statistics leave the machine
 DBT_PROFILE_ENVS = {  # what dbt_project/profiles.yml reads: the warehouse connection, split
@@ -77,6 +80,7 @@ SEX_RATIO_INDICATOR = "sex_ratio_at_birth"
 
 # ---- tunables --------------------------------------------------------------------------------
 
+SETTLE_SECONDS = 60  # default: a file unchanged this long is complete (a copy over a slow share ends)
 LOAD_BATCH_ROWS = 2000  # records read, checked and sent to COPY together (~200 kB): memory stays flat
 LOGGED_BAD_ROWS = 5  # bad rows of a file named in the log, the rest counted
 KNOWN_TEXTS = 1 << 16  # distinct texts a column's parser remembers (dates, codes): memory stays flat
@@ -120,6 +124,36 @@ def landing_dir() -> Path:
     if not path.is_dir():
         raise RuntimeError(f"{LANDING_DIR_ENV} {path} is not a folder")
     return path
+
+
+def settle_seconds() -> float:
+    value = env(SETTLE_SECONDS_ENV)
+    try:
+        seconds = float(value) if value is not None else SETTLE_SECONDS
+    except ValueError:
+        raise RuntimeError(f"{SETTLE_SECONDS_ENV}={value!r} is not a number of seconds") from None
+    if seconds < 0:
+        raise RuntimeError(f"{SETTLE_SECONDS_ENV}={value!r}: the settle time cannot be negative")
+    return seconds
+
+
+def landing_markers() -> bool:
+    return flag(env(LANDING_MARKERS_ENV))
+
+
+def public_link(path: str | Path) -> str | None:
+    """A published file (under DOCS_DIR, or the Data Docs, which `make docs` serves as
+    data_docs/) as a link under FPWH_PUBLIC_BASE_URL; None without a base URL or for any other
+    file: a message never carries a path on the machine that wrote it."""
+    base = env(PUBLIC_BASE_URL_ENV)
+    text = str(path)
+    local = Path(text.removeprefix("file://")).resolve() if text.startswith(("file://", "/")) else None
+    if not base or local is None:
+        return None
+    for root, prefix in ((GX_DATA_DOCS_DIR, "data_docs/"), (DOCS_DIR, "")):
+        if local.is_relative_to(root.resolve()):
+            return f"{base.rstrip('/')}/{prefix}{local.relative_to(root.resolve()).as_posix()}"
+    return None
 
 
 def reporting_start() -> str | None:

@@ -16,33 +16,38 @@ from pathlib import Path
 
 from include import config
 from include.errors import QualityGateFailed
-from include.gate import checkpoint
-from include.ingest import landing, loader, pseudonym
 from include.ingest.loader import LoadResult, LoadStatus
-from include.lineage import task_lineage
-from include.notify import deliver
-from include.publish import publish
-from include.report import summary
-from include.transform import dbt
-from include.warehouse import connection, schema
+
+# Each task imports the rooms it needs when it runs: a task process (one per mapped load,
+# in production) loads what its task uses, not the gate's, the alerts' and dbt's modules too.
 
 log = logging.getLogger(__name__)
 
 
 def prepare_warehouse() -> None:
     """Schemas, ledger, raw tables and roles exist (idempotent)."""
+    from include.warehouse import connection, schema
+
     with connection.connect() as conn:
         schema.apply(conn)
 
 
 def list_landed_files() -> list[str]:
+    from include.ingest import landing
+
     folder = config.landing_dir()
-    files = [str(p) for p in landing.scan(folder)]
-    log.info("%d files in %s", len(files), folder)
-    return files
+    found = landing.scan(folder, config.settle_seconds(), config.landing_markers())
+    for path in found.waiting:
+        log.info("%s: not complete yet (still being written, or no marker): left for a later run", path.name)
+    log.info("%d files ready in %s, %d not complete yet", len(found.ready), folder, len(found.waiting))
+    return [str(p) for p in found.ready]
 
 
 def load_landed_file(path: str, run_id: str | None = None) -> dict:
+    from include.ingest import loader, pseudonym
+    from include.lineage import task_lineage
+    from include.warehouse import connection
+
     pseudonymize = pseudonym.Pseudonymizer(pseudonym.load_key())
     with connection.connect() as conn:
         result = loader.load_file(conn, Path(path), pseudonymize, run_id).to_dict()
@@ -52,22 +57,34 @@ def load_landed_file(path: str, run_id: str | None = None) -> dict:
 
 
 def summarize_loads(results: list[dict]) -> dict:
+    """Files per status, and the raw tables that received a delivery: only those are announced
+    as updated (an Asset event each), so a run with nothing new triggers no rebuild. A file
+    loaded with none of its rows valid counts: it still supersedes an earlier delivery."""
     loads = [LoadResult.from_dict(r) for r in results]
     for load in loads:
         if load.status is LoadStatus.REJECTED:
             log.error("rejected: %s", load.reason)
     counts = dict(Counter(load.status.value for load in loads))
+    updated = sorted({load.source_code for load in loads if load.status is LoadStatus.LOADED})
     log.info("files: %s", counts)
-    return counts
+    if updated:
+        log.info("raw tables that received a delivery (announced to fp_transform): %s", ", ".join(updated))
+    else:
+        log.info("no raw table received a delivery: fp_transform is not triggered")
+    return {"files": counts, "raw_tables_updated": updated}
 
 
 def build_candidate_marts() -> dict:
+    from include.transform import dbt
+
     return dbt.build(reporting_start=config.reporting_start())
 
 
 def check_candidate_marts(run_id: str | None = None, keep_result: Callable[[dict], None] | None = None) -> dict:
     """Run the gate; `keep_result(result)` receives the outcome whether it passed or not
     (the alert task needs the failures of a blocked run too)."""
+    from include.gate import checkpoint
+
     try:
         result = checkpoint.run_quality_gate(config.warehouse_url(), run_id).to_dict()
     except QualityGateFailed as failure:
@@ -80,6 +97,11 @@ def check_candidate_marts(run_id: str | None = None, keep_result: Callable[[dict
 
 
 def publish_marts(run_id: str | None = None, quality_result: dict | None = None, build: dict | None = None) -> dict:
+    from include.lineage import task_lineage
+    from include.publish import publish
+    from include.transform import dbt
+    from include.warehouse import connection
+
     dbt.generate_docs(inputs=(build or {}).get("inputs"))
     manifest = json.loads((config.DBT_TARGET_DIR / "manifest.json").read_text())
     with connection.connect() as conn:
@@ -90,10 +112,15 @@ def publish_marts(run_id: str | None = None, quality_result: dict | None = None,
 
 
 def send_alerts(run_id: str | None = None, quality_result: dict | None = None) -> dict:
+    from include.notify import deliver
+
     return deliver.run_alerts(run_id, quality_result)
 
 
 def report() -> str:
+    from include.report import summary
+    from include.warehouse import connection
+
     with connection.connect() as conn:
         text = summary.render(conn)
     log.info("%s", text)

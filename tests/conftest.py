@@ -32,6 +32,7 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ["FPWH_PSEUDONYM_KEY"] = "test-only-pseudonymization-key"
+os.environ["FPWH_SETTLE_SECONDS"] = "0"  # files written by a test are complete when it runs the pipeline
 sys.path.insert(0, str(ROOT / "dags"))
 
 from include import config, synthetic  # noqa: E402

@@ -31,6 +31,7 @@ DEMO_OUTBOX = ROOT / ".demo" / "outbox"
 DEMO_DATABASE = "fpwh"
 DEMO_START = date(2026, 1, 1)
 DEMO_MONTHS = 6
+DEMO_SETTLE_SECONDS = "2"  # a file copied in just before the demo is loaded, not left for later
 
 
 def say(message: str) -> None:
@@ -45,6 +46,7 @@ def airflow_environment() -> None:
     os.environ.setdefault("AIRFLOW__COSMOS__ENABLE_TELEMETRY", "False")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault(config.GX_ANALYTICS_ENV, "false")
+    os.environ.setdefault(config.SETTLE_SECONDS_ENV, DEMO_SETTLE_SECONDS)
     # OpenLineage events (Airflow tasks, dbt models) to .lineage/openlineage.ndjson, unless a
     # transport is configured (OPENLINEAGE_URL=http://marquez:5000 sends them to Marquez)
     lineage_to_a_file(os.environ)

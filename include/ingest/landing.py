@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -55,22 +56,50 @@ class LandedFile:
     sha256: str
     bytes: int
     arrived_at: datetime  # the file's modification time: when it landed in the folder
+    mtime_ns: int  # with `bytes`, what must not change while the file is loaded
+
+    def changed(self, path: Path) -> bool:
+        """Whether the file is no longer what was fingerprinted (written to since)."""
+        stat = path.stat()
+        return (stat.st_size, stat.st_mtime_ns) != (self.bytes, self.mtime_ns)
 
 
 def fingerprint(path: Path) -> LandedFile:
+    before = path.stat()
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         while chunk := fh.read(1 << 20):
             digest.update(chunk)
-    stat = path.stat()
-    arrived = datetime.fromtimestamp(stat.st_mtime, tz=UTC)
-    return LandedFile(str(path), path.name, digest.hexdigest(), stat.st_size, arrived)
+    arrived = datetime.fromtimestamp(before.st_mtime, tz=UTC)
+    return LandedFile(str(path), path.name, digest.hexdigest(), before.st_size, arrived, before.st_mtime_ns)
 
 
-def scan(landing_dir: Path) -> list[Path]:
-    """Every regular file in the landing folder (not hidden), in delivery order where the
-    names allow it, unparseable names last (they are reported, not lost)."""
-    files = [p for p in landing_dir.iterdir() if p.is_file() and not p.name.startswith(".")]
+MARKER_SUFFIX = ".done"  # with markers on, `<name>.done` beside a file says it is complete
+
+
+@dataclass(frozen=True)
+class Scan:
+    ready: list[Path]  # complete: to be loaded, in delivery order
+    waiting: list[Path]  # still being written (or, with markers, without their marker yet)
+
+
+def is_settled(path: Path, settle_seconds: float, markers: bool, now: float) -> bool:
+    """A file is complete once its size and modification time have held still for the settle
+    time (a writer appending moves both), or, when the operator uses markers, once its
+    `<name>.done` exists."""
+    if markers:
+        return path.with_name(path.name + MARKER_SUFFIX).is_file()
+    return now - path.stat().st_mtime >= settle_seconds
+
+
+def scan(landing_dir: Path, settle_seconds: float = 0, markers: bool = False, now: float | None = None) -> Scan:
+    """Every regular file in the landing folder (not hidden, not a marker), in delivery order
+    where the names allow it, unparseable names last (they are reported, not lost); those
+    not complete yet are left for a later run."""
+    now = time.time() if now is None else now
+    files = [p for p in landing_dir.iterdir()
+             if p.is_file() and not p.name.startswith(".") and not (markers and p.name.endswith(MARKER_SUFFIX))]
+    settled = {p: is_settled(p, settle_seconds, markers, now) for p in files}
 
     def order(p: Path):
         try:
@@ -79,4 +108,5 @@ def scan(landing_dir: Path) -> list[Path]:
         except BadFileName:
             return (1, "", date.min, 0, p.name)
 
-    return sorted(files, key=order)
+    ordered = sorted(files, key=order)
+    return Scan([p for p in ordered if settled[p]], [p for p in ordered if not settled[p]])

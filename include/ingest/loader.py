@@ -42,6 +42,7 @@ class LoadStatus(StrEnum):
     LOADED = "loaded"  # in the ledger, its rows loaded or quarantined
     REJECTED = "rejected"  # in the ledger, nothing loaded: the reason says why
     UNCHANGED = "unchanged"  # this name with these bytes was loaded before: nothing done
+    DEFERRED = "deferred"  # written to while it was loaded: nothing kept, taken again at a later run
 
 
 @dataclass
@@ -330,15 +331,19 @@ def load_file(conn: psycopg.Connection, path: Path, pseudonymize, run_id: str | 
     except BadFileName as exc:
         return _reject(conn, ledger, str(exc))
     ledger.update(source_code=delivery.source.code, as_of_date=delivery.as_of, delivery_no=delivery.delivery_no)
-    if any(status == LoadStatus.LOADED for _, status in earlier):
-        return _reject(conn, ledger, f"{path.name}: a file of this name was already loaded with other "
-                                     "contents; a corrected delivery must be named _2, _3, ...")
+    loaded_before = [sha for sha, status in earlier if status == LoadStatus.LOADED]
+    if loaded_before:
+        return _reject(conn, ledger, f"{path.name}: a file of this name was already loaded (sha256 "
+                                     f"{loaded_before[0]}) and now has other contents (sha256 {landed.sha256}); "
+                                     "a corrected delivery must be named _2, _3, ...")
 
     work = FileLoad(conn, path, delivery, pseudonymize)
     try:
         with conn.transaction():
             file_id = conn.execute(_LEDGER_INSERT, ledger).fetchone()[0]
             work.run(file_id)
+            if landed.changed(path):  # written to while it was read: keep nothing of it
+                raise _ChangedWhileLoading
             r = work.result
             conn.execute(
                 """update ingest.file_ledger set rows_read = %s, rows_loaded = %s, rows_quarantined = %s,
@@ -346,11 +351,26 @@ def load_file(conn: psycopg.Connection, path: Path, pseudonymize, run_id: str | 
                 (r.rows_read, r.rows_loaded, r.rows_quarantined, r.rows_duplicate, r.rows_warned,
                  datetime.now(UTC), file_id),
             )
+    except _ChangedWhileLoading:
+        return _defer(path)
     except BadFile as exc:
+        if landed.changed(path):  # truncated, say, because it was still being written
+            return _defer(path)
         return _reject(conn, ledger, f"{path.name} {exc}")
     work.result.file_id = file_id
     _log_result(work)
     return work.result
+
+
+class _ChangedWhileLoading(Exception):
+    """The file's size or modification time moved while it was loaded."""
+
+
+def _defer(path: Path) -> LoadResult:
+    reason = (f"{path.name} was written to while it was loaded: nothing of it was kept; it is loaded "
+              "once it is complete (see the settle time, FPWH_SETTLE_SECONDS)")
+    log.warning("%s", reason)
+    return LoadResult(path.name, LoadStatus.DEFERRED, reason=reason)
 
 
 def _reject(conn: psycopg.Connection, ledger: dict, reason: str) -> LoadResult:

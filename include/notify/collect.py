@@ -147,12 +147,13 @@ def _catalog(conn) -> dict[str, dict]:
 
 
 def _docs_text(data_docs) -> str | None:
-    if isinstance(data_docs, (list, tuple)):
-        data_docs = "、".join(str(d) for d in data_docs if d) or None
-    if data_docs:
-        return str(data_docs)
-    index = checkpoint.data_docs_index()
-    return f"file://{index}" if index.is_file() else None
+    """Links to the Data Docs pages (or the site's index) under the public base URL; None
+    without one (a worker's file path helps no recipient)."""
+    pages = data_docs if isinstance(data_docs, (list, tuple)) else [data_docs]
+    links = [link for page in pages if page and (link := config.public_link(page))]
+    if not links and checkpoint.data_docs_index().is_file():
+        links = [link] if (link := config.public_link(checkpoint.data_docs_index())) else []
+    return "、".join(links) or None
 
 
 # quality ---------------------------------------------------------------------------

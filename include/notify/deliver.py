@@ -78,16 +78,21 @@ def deliver(
     configured robots) override the configuration. An alert counts as delivered — and
     suppresses its key — when it reached at least one channel.
 
+    With no channel configured at all (no SMTP settings, no robot for any recipient), every
+    alert is kept in alerts.sent_alerts as undelivered and one warning says so: a warehouse
+    without a mail server still runs green. A configured channel that fails is a failure.
+
     Each row of alerts.sent_alerts is committed as it is written when `conn` has no open
-    transaction. Returns counts {alerts, sent, suppressed, failed, emails, webhooks};
-    raises AlertDeliveryFailed (with the counts) after trying everything when any alert
-    missed a channel it should have reached.
+    transaction. Returns counts {alerts, sent, suppressed, failed, undelivered, emails,
+    webhooks}; raises AlertDeliveryFailed (with the counts) after trying everything when any
+    alert missed a channel it should have reached.
     """
     now = now or dt.datetime.now(dt.UTC)
     if now.tzinfo is None:
         now = now.replace(tzinfo=dt.UTC)
     alerts = list(alerts)
-    result = {"alerts": len(alerts), "sent": 0, "suppressed": 0, "failed": 0, "emails": 0, "webhooks": 0}
+    result = {"alerts": len(alerts), "sent": 0, "suppressed": 0, "failed": 0, "undelivered": 0, "emails": 0,
+              "webhooks": 0}
     schema.apply(conn)  # alerts.sent_alerts exists
     if not alerts:
         return result
@@ -96,6 +101,8 @@ def deliver(
     settings = smtp if smtp is not None else channels.smtp_settings()
     mailer = channels.Mailer(settings) if settings else None
     robot = _robot_finder(routing, webhook_urls)
+    if mailer is None and not any(robot(unit) for alert in alerts for unit in alert.recipients):
+        return _keep_undelivered(conn, alerts, now, result)
     if mailer is None:
         log.warning("no SMTP settings (Airflow connection %s or %s): alerts go by webhook only",
                     config.SMTP_CONN_ID, config.SMTP_URL_ENV)
@@ -128,6 +135,22 @@ def deliver(
             f"(recorded in alerts.sent_alerts):\n" + "\n".join(f"- {f}" for f in failures[:20]),
             result,
         )
+    return result
+
+
+NO_CHANNEL = "not delivered: no channel configured (SMTP or chat robot)"
+
+
+def _keep_undelivered(conn, alerts: list[collect.Alert], now: dt.datetime, result: dict) -> dict:
+    """No channel at all: each alert recorded as undelivered (it is not suppressed next time)."""
+    for given in alerts:
+        alert = dataclasses.replace(given, subject=templates.mask_id_numbers(given.subject),
+                                    body=templates.mask_id_numbers(given.body))
+        _record(conn, alert, [], [NO_CHANNEL], now, suppressed=False)
+    result["undelivered"] = len(alerts)
+    log.warning("%d alerts kept in alerts.sent_alerts, not delivered: no channel is configured (Airflow "
+                "connection %s or %s for mail, %s or the robots of %s)", len(alerts), config.SMTP_CONN_ID,
+                config.SMTP_URL_ENV, config.DEFAULT_WEBHOOK_ENV, RECIPIENTS_TABLE)
     return result
 
 
@@ -176,8 +199,8 @@ def _send(
             result["webhooks"] += 1
         except Exception as exc:  # recorded, logged, raised at the end
             errors.append(f"webhook:{unit}: {exc}"[:500])
-    if not reached and not errors:
-        errors.append("no delivery channel configured (SMTP or webhook)")
+    if not reached and not errors:  # another recipient has a channel, these have none
+        errors.append("no delivery channel configured (SMTP or webhook) for its recipients")
     return reached, errors
 
 

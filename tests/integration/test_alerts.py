@@ -32,7 +32,9 @@ from tests.oracle import wilson_ratio
 SEED = PROJECT_ROOT / "dbt_project" / "seeds" / "ref_alert_recipients.csv"
 CATALOG_SEED = PROJECT_ROOT / "dbt_project" / "seeds" / "ref_indicator_catalog.csv"
 RUN_ID = "manual__2026-03-10T08:00:00+00:00"
-DOCS = "file:///srv/fpwh/expectations/gx/uncommitted/data_docs/local_site/index.html"
+DOCS = f"file://{config.GX_DATA_DOCS_DIR / 'index.html'}"  # as GX names its site's index
+PUBLIC = "https://fpwh.example.gov.cn/reports"
+DOCS_LINK = f"{PUBLIC}/data_docs/index.html"  # what a recipient can open
 TODAY = dt.date(2026, 3, 10)
 T0 = dt.datetime(2026, 3, 10, 8, 0, tzinfo=dt.UTC)
 JSW, WSJ, MZJ = "jsw@example.gov.cn", "wsj@example.gov.cn", "mzj@example.gov.cn"
@@ -156,6 +158,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.fixture(autouse=True)
+def public_base_url(monkeypatch):
+    monkeypatch.setenv(config.PUBLIC_BASE_URL_ENV, PUBLIC)
+
+
 @pytest.fixture(scope="module")
 def smtp_server():
     sink = _Sink()
@@ -237,8 +244,9 @@ def test_alerts_reach_the_responsible_units(conn, channels):
     jsw = mailbox(sink, JSW)
     missed = find(jsw, "【指标未达标】流动人口计划生育率", "莘庄镇")
     text = missed["Subject"] + "\n" + missed.get_content()
-    for needle in ("2026-Q1", "85.00%", "≥ 90%", "17/20", "未达标", RUN_ID, DOCS):
+    for needle in ("2026-Q1", "85.00%", "≥ 90%", "17/20", "未达标", RUN_ID, DOCS_LINK):
         assert needle in text, needle
+    assert not any("file://" in a.body or str(config.PROJECT_ROOT) in a.body for a in collected), "no worker paths"
     raw = next(c for r, c in sink.messages if r == [JSW] and b"X-FPWH-Alert-Key: target_missed" in c)
     assert raw.decode("ascii")  # headers encoded (RFC 2047), body transfer-encoded: 7-bit clean
     assert missed["Subject"] == "【指标未达标】流动人口计划生育率 · 莘庄镇 · 2026-Q1：85.00%（目标 ≥ 90%）"
@@ -270,7 +278,7 @@ def test_alerts_reach_the_responsible_units(conn, channels):
     block = find(jsw, "numerator_le_denominator")
     block_text = block["Subject"] + block.get_content()
     for needle in ("质量检查未通过", "阻断", "分子不大于分母", "candidate.indicator_values",
-                   "fp_rate_floating（流动人口计划生育率）", "310112101（莘庄镇）", "另有 2 条", RUN_ID, DOCS):
+                   "fp_rate_floating（流动人口计划生育率）", "310112101（莘庄镇）", "另有 2 条", RUN_ID, DOCS_LINK):
         assert needle in block_text, needle
     assert "31011219800101123X" not in block_text and "[masked]" in block_text
     warn = find(wsj, "row_count_stable")  # routed to the lead unit of the indicator it names
@@ -304,7 +312,8 @@ def test_suppressed_within_the_interval_and_sent_again_after(conn, channels):
     assert first["sent"] == 7 and emails == first["emails"] == 12 and posts == first["webhooks"] == 11
 
     again = deliver.deliver(conn, collected, now=T0 + dt.timedelta(hours=2), **kw)
-    assert again == {"alerts": 7, "sent": 0, "suppressed": 7, "failed": 0, "emails": 0, "webhooks": 0}
+    assert again == {"alerts": 7, "sent": 0, "suppressed": 7, "failed": 0, "undelivered": 0, "emails": 0,
+                     "webhooks": 0}
     assert len(channels["sink"].messages) == emails and len(channels["robot"].posts) == posts
     rows = sent_rows(conn)
     assert len(rows) == 14 and [r[1] for r in rows] == [False] * 7 + [True] * 7
@@ -332,14 +341,20 @@ def test_a_failing_channel_is_recorded_and_fails_after_trying_all(conn, channels
                           now=T0 + dt.timedelta(hours=1))["suppressed"] == 5
 
 
-def test_nothing_configured_fails_and_an_undelivered_alert_is_retried(conn, channels, monkeypatch):
+def test_nothing_configured_keeps_alerts_undelivered_and_they_are_sent_later(conn, channels, monkeypatch, caplog):
     monkeypatch.setattr(notify_channels, "airflow_connection", lambda conn_id: None)
     for name in (config.SMTP_URL_ENV, config.DEFAULT_WEBHOOK_ENV, "FPWH_WEBHOOK_JSW", "FPWH_WEBHOOK_WSJ",
                  "FPWH_WEBHOOK_MZJ"):
         monkeypatch.delenv(name, raising=False)
     collected = collect.collect_alerts(conn, RUN_ID, None, None, today=TODAY)
-    with pytest.raises(AlertDeliveryFailed, match="no delivery channel configured"):
-        deliver.deliver(conn, collected, now=T0)
+    with caplog.at_level("WARNING"):
+        kept = deliver.deliver(conn, collected, now=T0)  # no channel at all: kept, warned once, not a failure
+    assert (kept["undelivered"], kept["sent"], kept["failed"]) == (len(collected), 0, 0) and len(collected) == 5
+    warned = [r.getMessage() for r in caplog.records if r.name == "include.notify.deliver"]
+    assert len(warned) == 1 and "no channel is configured" in warned[0], warned
+    rows = conn.execute("select channels, errors, suppressed from alerts.sent_alerts where sent_at = %s",
+                        (T0,)).fetchall()
+    assert rows == [([], [deliver.NO_CHANNEL], False)] * 5
     # nothing reached anyone, so nothing is suppressed: the next delivery sends
     result = deliver.deliver(conn, collected, smtp=channels["smtp"], webhook_urls=channels["webhook_urls"],
                             now=T0 + dt.timedelta(minutes=5))

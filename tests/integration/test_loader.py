@@ -3,6 +3,7 @@ its reasons, or counted as a duplicate; bad files load nothing and say why."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import date
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from include.contract import idnumber
-from include.ingest import loader
+from include.ingest import loader, readers
 from tests.extracts import BIRTH_HEADER, MOTHER, MOTHER_15, PSEUDONYMIZE, birth, write_csv
 
 
@@ -201,3 +202,39 @@ def test_xlsx_with_date_cells_and_date_text(db, tmp_path):
     examined = [r[0] for r in db.execute("select examined_on from raw.wsj_hqjc order by 1")]
     assert examined == [date(2026, 1, 5), date(2026, 1, 6)]
     assert "is not a date written an Excel date or YYYY-MM-DD text" in reasons(db, result.file_id)[4][0]
+
+
+def test_a_file_written_to_while_it_loads_keeps_nothing_and_loads_whole_later(db, tmp_path, monkeypatch):
+    """The scan missed that the file was still growing: the loader sees its size move, keeps
+    none of it (no ledger row, no raw rows), and the complete file loads at the next run."""
+    rows = [birth(cert=f"A{n:09d}") for n in range(1, 41)]
+    path = write_csv(tmp_path, "wsj_csyxzm_20260131.csv", BIRTH_HEADER, rows[:25])
+    batches = readers.read_batches
+
+    def still_written(path_, src, size=2000):
+        for batch in batches(path_, src, 10):
+            yield batch
+            if batch.numbers == [1]:  # the writer appends while the header is checked
+                with path_.open("a", encoding="utf-8") as fh:
+                    fh.write("".join(",".join(r) + "\n" for r in rows[25:]))
+
+    monkeypatch.setattr(readers, "read_batches", still_written)
+    result = load(db, path)
+    assert (result.status, result.file_id) == ("deferred", None) and "written to while it was loaded" in result.reason
+    assert db.execute("select count(*) from ingest.file_ledger").fetchone()[0] == 0
+    assert db.execute("select count(*) from raw.wsj_csyxzm").fetchone()[0] == 0
+
+    monkeypatch.setattr(readers, "read_batches", batches)
+    result = load(db, path)
+    assert (result.status, result.rows_read, result.rows_loaded) == ("loaded", 40, 40)
+
+
+def test_a_loaded_name_with_other_bytes_is_rejected_with_both_hashes(db, tmp_path):
+    path = write_csv(tmp_path, "wsj_csyxzm_20260131.csv", BIRTH_HEADER, [birth()])
+    first = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert load(db, path).status == "loaded"
+    write_csv(tmp_path, "wsj_csyxzm_20260131.csv", BIRTH_HEADER, [birth(), birth(cert="A000000002")])
+    second = hashlib.sha256(path.read_bytes()).hexdigest()
+    result = load(db, path)
+    assert result.status == "rejected" and first in result.reason and second in result.reason
+    assert db.execute("select count(*) from raw.wsj_csyxzm").fetchone()[0] == 1  # the first delivery stands

@@ -64,7 +64,7 @@ def _everything(url: str) -> list:
 
 def test_a_landing_folder_with_every_kind_of_defect_loads_the_same_both_ways(tmp_path, two_dbs, monkeypatch):
     synthetic.generate(tmp_path, preset="demo", start=date(2026, 1, 1), months=2, seed=5, defect_rate=0.03)
-    files = landing.scan(tmp_path)
+    files = landing.scan(tmp_path).ready
     with psycopg.connect(two_dbs[0]) as conn:
         fast = [loader.load_file(conn, p, PSEUDONYMIZE).to_dict() for p in files]
     _one_by_one(monkeypatch)

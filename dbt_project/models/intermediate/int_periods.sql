@@ -4,7 +4,8 @@ with bounds as (
     select
         coalesce(
             {% if var('reporting_start') %}date '{{ var("reporting_start") }}'{% else %}null::date{% endif %},
-            date_trunc('month', min(newest_as_of_date))::date
+            -- unset: the month of the earliest as-of date delivered by any source
+            date_trunc('month', min(oldest_as_of_date))::date
         ) as reporting_start,
         max(newest_as_of_date) as newest_as_of_date
     from {{ ref('int_source_as_of_dates') }}
