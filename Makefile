@@ -13,7 +13,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export PYTHONPATH := $(CURDIR)
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test test-unit lint bench-load bench-build docs up down lock venv clean
+.PHONY: demo test test-unit stack-test lint bench-load bench-build docs up down lock venv clean
 
 venv: $(VENV)/.installed
 
@@ -32,6 +32,9 @@ test: venv ## every test (unit, integration, e2e) against WAREHOUSE_URL, else 12
 test-unit: venv ## the fast loop: tests/unit only (no database), seconds
 	$(PY) -m pytest tests/unit -q
 
+stack-test: venv ## production-like: the four Airflow services natively on PostgreSQL, two instalments and a quiet day (STACK_TEST_ARGS=--help)
+	$(PY) -m tests.stack.run $(STACK_TEST_ARGS)
+
 lint: venv ## ruff over the whole tree (configured in pyproject.toml)
 	$(VENV)/bin/ruff check .
 
@@ -41,8 +44,9 @@ bench-load: venv ## the loader's rows/s on a district-scale rkb_ldrk against psq
 bench-build: venv ## dbt build of the whole project at the district preset (24 months), against copying its inputs once
 	$(PY) benchmarks/bench_build.py
 
-docs: venv ## serve the dbt docs (lineage graph) of the newest publication on http://127.0.0.1:8081
+docs: venv ## serve the dbt docs (lineage graph) of the newest publication, and the Data Docs under data_docs/, on http://127.0.0.1:8081
 	@test -f .docs/index.html || { echo "no docs yet: run make demo (docs are generated at each publication)"; exit 1; }
+	ln -sfn ../expectations/gx/uncommitted/data_docs/local_site .docs/data_docs
 	$(PY) -m http.server --bind 127.0.0.1 --directory .docs 8081
 
 up: ## the production stack (needs a Docker engine and an .env file, see README)

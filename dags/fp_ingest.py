@@ -44,7 +44,8 @@ def fp_ingest():
     def load_file(path: str) -> dict:
         return tasks.load_landed_file(path, run_id=get_current_context()["run_id"])
 
-    @task(outlets=[RAW_TABLES_LOADED])
+    # none_failed: a day with nothing new maps no load task (it is skipped), and is summarized too
+    @task(outlets=[RAW_TABLES_LOADED], trigger_rule="none_failed")
     def summarize_loads(results: list[dict], *, outlet_events=None) -> dict:
         summary = tasks.summarize_loads(list(results))
         announce(outlet_events, summary["raw_tables_updated"])

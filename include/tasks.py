@@ -33,14 +33,22 @@ def prepare_warehouse() -> None:
 
 
 def list_landed_files() -> list[str]:
+    """The complete files that are not in the ledger already: one load task each. A file whose
+    name, size and modification time are a ledger row's is that delivery, not read again (the
+    loader would find its SHA-256 there), so a day with nothing new maps no load task."""
     from include.ingest import landing
+    from include.warehouse import connection
 
     folder = config.landing_dir()
     found = landing.scan(folder, config.settle_seconds(), config.landing_markers())
     for path in found.waiting:
         log.info("%s: not complete yet (still being written, or no marker): left for a later run", path.name)
-    log.info("%d files ready in %s, %d not complete yet", len(found.ready), folder, len(found.waiting))
-    return [str(p) for p in found.ready]
+    with connection.connect() as conn:
+        known = set(conn.execute("select file_name, bytes, arrived_at from ingest.file_ledger"))
+    new = [p for p in found.ready if (p.name, *landing.size_and_arrival(p)) not in known]
+    log.info("%d files ready in %s (%d of them new), %d not complete yet", len(found.ready), folder, len(new),
+             len(found.waiting))
+    return [str(p) for p in new]
 
 
 def load_landed_file(path: str, run_id: str | None = None) -> dict:

@@ -64,6 +64,13 @@ class LandedFile:
         return (stat.st_size, stat.st_mtime_ns) != (self.bytes, self.mtime_ns)
 
 
+def size_and_arrival(path: Path) -> tuple[int, datetime]:
+    """What the ledger keeps of a file besides its name and hash: its size, and its modification
+    time as its arrival."""
+    stat = path.stat()
+    return stat.st_size, datetime.fromtimestamp(stat.st_mtime, tz=UTC)
+
+
 def fingerprint(path: Path) -> LandedFile:
     before = path.stat()
     digest = hashlib.sha256()
