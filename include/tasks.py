@@ -36,6 +36,7 @@ def list_landed_files() -> list[str]:
     """The complete files that are not in the ledger already: one load task each. A file whose
     name, size and modification time are a ledger row's is that delivery, not read again (the
     loader would find its SHA-256 there), so a day with nothing new maps no load task."""
+    from include.contract import idnumber
     from include.ingest import landing
     from include.warehouse import connection
 
@@ -43,6 +44,8 @@ def list_landed_files() -> list[str]:
     found = landing.scan(folder, config.settle_seconds(), config.landing_markers())
     for path in found.waiting:
         log.info("%s: not complete yet (still being written, or no marker): left for a later run", path.name)
+    for path, reason in found.ignored:
+        log.warning("%s: not read: %s", idnumber.mask(path.name), reason)
     with connection.connect() as conn:
         known = set(conn.execute("select file_name, bytes, arrived_at from ingest.file_ledger"))
     new = [p for p in found.ready if (p.name, *landing.size_and_arrival(p)) not in known]

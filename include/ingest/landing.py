@@ -12,7 +12,9 @@ from pathlib import Path
 from include.contract import registry
 from include.errors import BadFileName
 
-_NAME = re.compile(r"(?P<source>[a-z]+_[a-z]+)_(?P<date>\d{8})(?:_(?P<n>\d+))?\.(?P<ext>[a-z]+)")
+# ASCII by contract: [0-9], not \d (which takes full-width and other digits that int() reads too)
+_NAME = re.compile(r"(?P<source>[a-z]+_[a-z]+)_(?P<date>[0-9]{8})(?:_(?P<n>[0-9]+))?\.(?P<ext>[a-z]+)")
+MAX_DELIVERY_NO = 2**31 - 1  # the ledger's integer
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,9 @@ def parse_name(file_name: str) -> DeliveryName:
     except ValueError:
         raise BadFileName(f"{file_name}: {digits} is not a real date") from None
     n = m["n"]
+    if n is not None and int(n) > MAX_DELIVERY_NO:  # the digits are not repeated: they may be an ID number
+        raise BadFileName(f"{file_name[:len(code)]}…: a delivery number of {len(n)} digits is beyond "
+                          f"any real one (at most {MAX_DELIVERY_NO})")
     if n is not None and (int(n) < 2 or n != str(int(n))):
         raise BadFileName(f"{file_name}: a later delivery is numbered _2, _3, ... (got _{n})")
     return DeliveryName(src, as_of, int(n) if n else 1)
@@ -88,6 +93,21 @@ MARKER_SUFFIX = ".done"  # with markers on, `<name>.done` beside a file says it 
 class Scan:
     ready: list[Path]  # complete: to be loaded, in delivery order
     waiting: list[Path]  # still being written (or, with markers, without their marker yet)
+    ignored: list[tuple[Path, str]]  # not deliveries, each with the reason
+
+
+def _not_a_delivery(path: Path, markers: bool) -> str | None:
+    """Why a folder entry is not read at all, or None for a delivery. Symbolic links are not
+    followed: nothing outside the landing folder is read."""
+    if path.is_symlink():
+        return "a symbolic link: nothing outside the landing folder is read"
+    if path.name.startswith("."):
+        return "a hidden name (it starts with a dot)"
+    if not path.is_file():
+        return "not a regular file (a folder, a socket, ...)"
+    if markers and path.name.endswith(MARKER_SUFFIX):
+        return "a completion marker"
+    return None
 
 
 def is_settled(path: Path, settle_seconds: float, markers: bool, now: float) -> bool:
@@ -104,8 +124,8 @@ def scan(landing_dir: Path, settle_seconds: float = 0, markers: bool = False, no
     where the names allow it, unparseable names last (they are reported, not lost); those
     not complete yet are left for a later run."""
     now = time.time() if now is None else now
-    files = [p for p in landing_dir.iterdir()
-             if p.is_file() and not p.name.startswith(".") and not (markers and p.name.endswith(MARKER_SUFFIX))]
+    why_not = {p: _not_a_delivery(p, markers) for p in sorted(landing_dir.iterdir())}
+    files = [p for p, reason in why_not.items() if reason is None]
     settled = {p: is_settled(p, settle_seconds, markers, now) for p in files}
 
     def order(p: Path):
@@ -116,4 +136,5 @@ def scan(landing_dir: Path, settle_seconds: float = 0, markers: bool = False, no
             return (1, "", date.min, 0, p.name)
 
     ordered = sorted(files, key=order)
-    return Scan([p for p in ordered if settled[p]], [p for p in ordered if not settled[p]])
+    return Scan([p for p in ordered if settled[p]], [p for p in ordered if not settled[p]],
+                [(p, reason) for p, reason in why_not.items() if reason is not None])

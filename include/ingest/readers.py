@@ -106,10 +106,14 @@ def header_positions(header: list[object], src: registry.Source) -> tuple[dict[s
     """Where each registry column sits; the missing headers; the extra headers.
     Every header of the contract must be there, those of columns that may be empty too."""
     names = [cell_text(h).strip() for h in header]
+    known = {c.header for c in src.columns}
+    for name in known:
+        if names.count(name) > 1:  # two columns claim it: which one is meant cannot be told
+            where = " and ".join(str(i + 1) for i, n in enumerate(names) if n == name)
+            raise BadFile(f"has the header {name} twice (columns {where})")
     index = {name: i for i, name in enumerate(names)}
     positions = {col.name: index.get(col.header) for col in src.columns}
     missing = [c.header for c in src.columns if positions[c.name] is None]
-    known = {c.header for c in src.columns}
     extra = [n for n in names if n not in known]
     return positions, missing, extra
 

@@ -238,3 +238,11 @@ def test_a_loaded_name_with_other_bytes_is_rejected_with_both_hashes(db, tmp_pat
     result = load(db, path)
     assert result.status == "rejected" and first in result.reason and second in result.reason
     assert db.execute("select count(*) from raw.wsj_csyxzm").fetchone()[0] == 1  # the first delivery stands
+
+
+def test_a_header_named_twice_rejects_the_file(db, tmp_path):
+    header = BIRTH_HEADER + ["出生日期"]  # a second 出生日期 that disagrees with the first
+    path = write_csv(tmp_path, "wsj_csyxzm_20260131.csv", header, [birth() + ["2026-01-11"]])
+    result = load(db, path)
+    assert result.status == "rejected" and "has the header 出生日期 twice (columns 3 and 13)" in result.reason
+    assert db.execute("select count(*) from raw.wsj_csyxzm").fetchone()[0] == 0

@@ -66,3 +66,42 @@ def test_with_markers_a_file_is_taken_once_its_done_marker_exists(tmp_path):
     (tmp_path / "wsj_csyxzm_20260131.csv.done").touch()
     found = landing.scan(tmp_path, markers=True)
     assert (found.ready, found.waiting) == ([data], [])  # the marker itself is not a delivery
+
+
+@pytest.mark.parametrize("name, why", [
+    ("gaj_hjrk_２０２６０１３１.csv", "not <source>"),  # full-width digits: names are ASCII by contract
+    ("gaj_hjrk_20260131_２.csv", "not <source>"),
+    ("gaj_hjrk_20260131_99999999999.csv", "a delivery number of 11 digits is beyond"),
+])
+def test_names_are_ascii_and_delivery_numbers_fit_the_ledger(name, why):
+    with pytest.raises(BadFileName, match=why) as raised:
+        landing.parse_name(name)
+    assert "99999999999" not in str(raised.value)  # a number in that place may be an ID number
+
+
+def test_an_id_number_in_place_of_the_delivery_number_is_not_repeated():
+    with pytest.raises(BadFileName) as raised:
+        landing.parse_name("gaj_hjrk_20260131_110105194912310020.csv")
+    assert "110105194912310020" not in str(raised.value)
+
+
+def test_the_scan_accounts_for_every_entry_and_follows_no_link(tmp_path):
+    landing_dir, outside = tmp_path / "landing", tmp_path / "outside"
+    landing_dir.mkdir()
+    outside.mkdir()
+    (outside / "gaj_hjrk_20260131.csv").write_text("x")
+    (landing_dir / "gaj_hjrk_20260131.csv").symlink_to(outside / "gaj_hjrk_20260131.csv")
+    (landing_dir / "passwd.csv").symlink_to("/etc/passwd")
+    (landing_dir / ".gaj_hjrk_20260228.csv").write_text("x")
+    (landing_dir / "sub").mkdir()
+    (landing_dir / "wsj_csyxzm_20260131.csv").write_text("x")
+    found = landing.scan(landing_dir)
+    assert [p.name for p in found.ready] == ["wsj_csyxzm_20260131.csv"]
+    reasons = {p.name: why for p, why in found.ignored}
+    assert reasons == {
+        ".gaj_hjrk_20260228.csv": "a hidden name (it starts with a dot)",
+        "gaj_hjrk_20260131.csv": "a symbolic link: nothing outside the landing folder is read",
+        "passwd.csv": "a symbolic link: nothing outside the landing folder is read",
+        "sub": "not a regular file (a folder, a socket, ...)",
+    }
+    assert len(found.ready) + len(found.waiting) + len(found.ignored) == len(list(landing_dir.iterdir()))
