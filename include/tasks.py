@@ -43,7 +43,8 @@ def list_landed_files() -> list[str]:
     folder = config.landing_dir()
     found = landing.scan(folder, config.settle_seconds(), config.landing_markers())
     for path in found.waiting:
-        log.info("%s: not complete yet (still being written, or no marker): left for a later run", path.name)
+        log.info("%s: not complete yet (still being written, or no marker): left for a later run",
+                 idnumber.mask(path.name))
     for path, reason in found.ignored:
         log.warning("%s: not read: %s", idnumber.mask(path.name), reason)
     with connection.connect() as conn:

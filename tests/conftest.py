@@ -9,15 +9,12 @@ fails, never skips, when there is none and no embedded server can start."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import threading
 import uuid
 from dataclasses import dataclass
 from datetime import date
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import psycopg
@@ -38,39 +35,15 @@ sys.path.insert(0, str(ROOT / "dags"))
 from include import config, synthetic  # noqa: E402
 from include.demo import outbox  # noqa: E402
 from include.warehouse import connection, schema  # noqa: E402
-
-
-class _Robot(BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.server.posts.append((self.path, self.headers.get("Content-Type"), body))
-        if self.path == "/fail":
-            self.send_response(500)
-            self.end_headers()
-            return
-        answer = json.dumps({"errcode": 0, "errmsg": "ok"}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-    def log_message(self, *args):  # quiet
-        pass
+from tests import robot  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def robot_server():
     """A local HTTP server standing in for the chat robot: it keeps every POST."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Robot)
-    server.posts = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
+    server = robot.start()
+    yield server
+    robot.stop(server)
 
 
 KINDS = ("unit", "integration", "e2e")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -69,10 +70,10 @@ class LandedFile:
         return (stat.st_size, stat.st_mtime_ns) != (self.bytes, self.mtime_ns)
 
 
-def size_and_arrival(path: Path) -> tuple[int, datetime]:
+def size_and_arrival(path: Path, stat: os.stat_result | None = None) -> tuple[int, datetime]:
     """What the ledger keeps of a file besides its name and hash: its size, and its modification
     time as its arrival."""
-    stat = path.stat()
+    stat = stat or path.stat()
     return stat.st_size, datetime.fromtimestamp(stat.st_mtime, tz=UTC)
 
 
@@ -82,8 +83,8 @@ def fingerprint(path: Path) -> LandedFile:
     with path.open("rb") as fh:
         while chunk := fh.read(1 << 20):
             digest.update(chunk)
-    arrived = datetime.fromtimestamp(before.st_mtime, tz=UTC)
-    return LandedFile(str(path), path.name, digest.hexdigest(), before.st_size, arrived, before.st_mtime_ns)
+    size, arrived = size_and_arrival(path, before)
+    return LandedFile(str(path), path.name, digest.hexdigest(), size, arrived, before.st_mtime_ns)
 
 
 MARKER_SUFFIX = ".done"  # with markers on, `<name>.done` beside a file says it is complete

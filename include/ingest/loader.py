@@ -23,7 +23,7 @@ from typing import NamedTuple
 import psycopg
 
 from include import config
-from include.contract import registry
+from include.contract import idnumber, registry
 from include.errors import BadFile, BadFileName
 from include.ingest import landing, readers
 from include.ingest.cells import cell_text
@@ -367,7 +367,7 @@ class _ChangedWhileLoading(Exception):
 
 
 def _defer(path: Path) -> LoadResult:
-    reason = (f"{path.name} was written to while it was loaded: nothing of it was kept; it is loaded "
+    reason = (f"{idnumber.mask(path.name)} was written to while it was loaded: nothing of it was kept; it is loaded "
               "once it is complete (see the settle time, FPWH_SETTLE_SECONDS)")
     log.warning("%s", reason)
     return LoadResult(path.name, LoadStatus.DEFERRED, reason=reason)

@@ -151,8 +151,9 @@ def _docs_text(data_docs) -> str | None:
     without one (a worker's file path helps no recipient)."""
     pages = data_docs if isinstance(data_docs, (list, tuple)) else [data_docs]
     links = [link for page in pages if page and (link := config.public_link(page))]
-    if not links and checkpoint.data_docs_index().is_file():
-        links = [link] if (link := config.public_link(checkpoint.data_docs_index())) else []
+    index = checkpoint.data_docs_index()
+    if not links and index.is_file() and (link := config.public_link(index)):
+        links = [link]
     return "、".join(links) or None
 
 

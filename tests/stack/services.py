@@ -9,21 +9,20 @@ No Airflow import here: the services are separate processes, reached over HTTP o
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import socket
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psutil
+
+from tests import robot
 
 # ---- ports and waits -------------------------------------------------------------------------
 
@@ -162,47 +161,19 @@ def _alive(proc: psutil.Process) -> bool:
 # ---- the webhook receiver -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Post:
-    at: float
-    path: str
-    content_type: str | None
-    body: bytes
-
-
-class _Keep(BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.server.posts.append(Post(time.time(), self.path, self.headers.get("Content-Type"), body))
-        answer = json.dumps({"errcode": 0, "errmsg": "ok"}).encode()  # what the WeCom robot answers
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-    def log_message(self, *args):  # quiet
-        pass
-
-
 class WebhookReceiver:
-    """A local HTTP server standing in for the chat robot: it records every POST."""
+    """The chat robot's stand-in (tests/robot.py), at a /robot URL."""
 
     def __init__(self) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Keep)
-        self._server.posts = []
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self._server = robot.start()
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/robot"
 
     @property
-    def posts(self) -> list[Post]:
+    def posts(self) -> list[tuple]:
         return list(self._server.posts)
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        robot.stop(self._server)
 
 
 # ---- Airflow's REST API -------------------------------------------------------------------------
