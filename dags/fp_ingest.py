@@ -37,12 +37,12 @@ def fp_ingest():
         tasks.prepare_warehouse()
 
     @task
-    def list_landed_files() -> list[str]:
+    def list_landed_files() -> list[dict]:
         return tasks.list_landed_files()
 
-    @task(map_index_template="{{ task.op_kwargs['path'].rsplit('/', 1)[-1] }}")
-    def load_file(path: str) -> dict:
-        return tasks.load_landed_file(path, run_id=get_current_context()["run_id"])
+    @task(map_index_template="{{ task.op_kwargs['landed']['name'] }}")
+    def load_file(landed: dict) -> dict:
+        return tasks.load_landed_file(landed, run_id=get_current_context()["run_id"])
 
     # none_failed: a day with nothing new maps no load task (it is skipped), and is summarized too
     @task(outlets=[RAW_TABLES_LOADED], trigger_rule="none_failed")
@@ -53,7 +53,7 @@ def fp_ingest():
 
     files = list_landed_files()
     prepare_warehouse() >> files
-    summarize_loads(load_file.expand(path=files))
+    summarize_loads(load_file.expand(landed=files))
 
 
 dag = fp_ingest()

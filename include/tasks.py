@@ -12,7 +12,6 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 
 from include import config
 from include.errors import QualityGateFailed
@@ -32,11 +31,10 @@ def prepare_warehouse() -> None:
         schema.apply(conn)
 
 
-def list_landed_files() -> list[str]:
+def list_landed_files() -> list[dict]:
     """The complete files that are not in the ledger already: one load task each. A file whose
     name, size and modification time are a ledger row's is that delivery, not read again (the
     loader would find its SHA-256 there), so a day with nothing new maps no load task."""
-    from include.contract import idnumber
     from include.ingest import landing
     from include.warehouse import connection
 
@@ -44,27 +42,37 @@ def list_landed_files() -> list[str]:
     found = landing.scan(folder, config.settle_seconds(), config.landing_markers())
     for path in found.waiting:
         log.info("%s: not complete yet (still being written, or no marker): left for a later run",
-                 idnumber.mask(path.name))
+                 landing.shown_name(path.name))
     for path, reason in found.ignored:
-        log.warning("%s: not read: %s", idnumber.mask(path.name), reason)
-    with connection.connect() as conn:
-        known = set(conn.execute("select file_name, bytes, arrived_at from ingest.file_ledger"))
-    new = [p for p in found.ready if (p.name, *landing.size_and_arrival(p)) not in known]
+        log.warning("%s: not read: %s", landing.shown_name(path.name), reason)
+    with connection.connect() as conn:  # a file that could not be read (no SHA-256) is tried again
+        known = set(conn.execute(
+            "select file_name, bytes, arrived_at from ingest.file_ledger where sha256 is not null"))
+    new = [p for p in found.ready if (landing.shown_name(p.name), *landing.size_and_arrival(p)) not in known]
     log.info("%d files ready in %s (%d of them new), %d not complete yet", len(found.ready), folder, len(new),
              len(found.waiting))
-    return [str(p) for p in new]
+    # Airflow keeps what passes between tasks and the mapped tasks' names: the shown name and the
+    # file's inode, never a delivered name that may hold personal data (landing.shown_name)
+    return [{"name": landing.shown_name(p.name), "inode": p.stat().st_ino} for p in new]
 
 
-def load_landed_file(path: str, run_id: str | None = None) -> dict:
-    from include.ingest import loader, pseudonym
+def load_landed_file(landed: dict, run_id: str | None = None) -> dict:
+    """Load the file `list_landed_files` listed as `landed`, found again in the landing folder
+    by its inode."""
+    from include.ingest import landing, loader, pseudonym
     from include.lineage import task_lineage
     from include.warehouse import connection
 
+    path = landing.entry_with_inode(config.landing_dir(), landed["inode"])
+    if path is None:
+        reason = f"{landed['name']} left the landing folder (or was replaced) since it was listed: taken at a later run"
+        log.warning("%s", reason)
+        return LoadResult(landed["name"], LoadStatus.DEFERRED, reason=reason).to_dict()
     pseudonymize = pseudonym.Pseudonymizer(pseudonym.load_key())
     with connection.connect() as conn:
-        result = loader.load_file(conn, Path(path), pseudonymize, run_id).to_dict()
+        result = loader.load_file(conn, path, pseudonymize, run_id).to_dict()
     # what this file fed (its raw table, the ledger, the quarantine), for OpenLineage
-    task_lineage.declare_load(path, result)
+    task_lineage.declare_load(path.with_name(result["file_name"]), result)
     return result
 
 

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT / "dags"))
 from include import config, synthetic  # noqa: E402
 from include.demo import outbox  # noqa: E402
 from include.warehouse import connection, schema  # noqa: E402
-from tests import robot  # noqa: E402
+from tests import corpus, robot  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -100,9 +100,13 @@ def db(fresh_db: str):
 
 @pytest.fixture(scope="session")
 def demo_landing(tmp_path_factory) -> Path:
-    """A synthetic landing folder: four months of the demo preset with 1 % injected defects."""
+    """A synthetic landing folder: four months of the demo preset with 1 % injected defects, and
+    a file whose name holds a person's name and ID number."""
     folder = tmp_path_factory.mktemp("landing")
     synthetic.generate(folder, preset="demo", start=date(2026, 1, 1), months=4, seed=7, defect_rate=0.01)
+    # a careless name: a person's name and ID number (rejected; kept masked wherever it is recorded)
+    some_extract = next(folder.glob("wsj_csyxzm_*.csv"))
+    (folder / corpus.PII_FILE_NAME).write_bytes(some_extract.read_bytes())
     return folder
 
 

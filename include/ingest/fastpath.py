@@ -18,10 +18,10 @@ from typing import NamedTuple
 
 from include import config
 from include.contract import idnumber
-from include.contract.registry import ID_NUMBER, PERSON_NAME, Column
+from include.contract.registry import ID_NUMBER, PERSON_NAME, TEXT, Column
 from include.errors import InvalidIdNumber
 from include.ingest import copytext, rules
-from include.ingest.validate import Parser, RowValidator
+from include.ingest.validate import Parser, RowValidator, has_valid_id, unfit_text
 
 
 class CheckedBatch(NamedTuple):
@@ -41,6 +41,7 @@ class FastPath:
         src = validator.src
         self.positions = [cell.position for cell in validator.cells]
         self.columns = [_fast_column(cell.col, cell.parse, validator.pseudonymize) for cell in validator.cells]
+        self.free_text = [cell.col.kind == TEXT for cell in validator.cells]  # scanned for ID numbers
         at = validator.index
         self.key = [at[k] for k in src.key]
         self.rules = [BATCH_CHECKS[rule.kind](rule, at, validator.as_of) for rule in rules.row_rules(src)]
@@ -50,6 +51,10 @@ class FastPath:
         delivered = list(zip(*rows))
         texts = [list(map(str.strip, delivered[p])) for p in self.positions]  # contract order
         unsure: set[int] = set()
+        for t, free_text in zip(texts, self.free_text):
+            unsure.update(_unfit(t))
+            if free_text:
+                unsure.update(has_valid_id(t))
         checked = [column.check(t, unsure) for column, t in zip(self.columns, texts)]
         for rule in self.rules:
             rule(texts, checked, unsure)
@@ -69,6 +74,14 @@ class FastPath:
             column = self.columns[i]
             parts.append(column.canonical(texts) if isinstance(column, _FastIds) else texts)
         return list(parts[0]) if len(parts) == 1 else list(map("\x1f".join, zip(*parts)))
+
+
+def _unfit(texts: list[str]) -> list[int]:
+    """The cells validate must see for a NUL or their length (`unfit_text`): two C loops over
+    the column when there are none."""
+    if max(map(len, texts), default=0) <= config.MAX_CELL_CHARS and "\x00" not in "".join(texts):
+        return []
+    return [i for i, text in enumerate(texts) if unfit_text(text) is not None]
 
 
 def _where(flags: Iterable[object]) -> list[int]:

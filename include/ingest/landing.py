@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from include.contract import registry
+from include.contract import idnumber, registry
 from include.errors import BadFileName
 
 # ASCII by contract: [0-9], not \d (which takes full-width and other digits that int() reads too)
@@ -30,10 +30,26 @@ class DeliveryName:
         return (self.as_of, self.delivery_no)
 
 
+# Runs of anything but printable ASCII: a contract name has none, a person's name in Chinese does
+_NOT_PRINTABLE_ASCII = re.compile(r"[^\x20-\x7e]+")
+# An ID number's shape in a name (idnumber.IN_TEXT would spare one before ".csv": it reads decimals)
+_ID_IN_NAME = re.compile(r"(?<![0-9])(?:[0-9]{17}[0-9Xx]|[0-9]{15})(?![0-9])")
+
+
+def shown_name(file_name: str) -> str:
+    """A file's name as the ledger, logs, Airflow and lineage keep it: a name of the contract's
+    form as it is; in any other, ID numbers (a delivery number included) masked and every run
+    of characters outside printable ASCII (a person's name, control characters) as one `*`.
+    Names are ASCII by contract, so a delivery's name is never changed by this; a hostile or
+    careless one loses what may be personal data. (A name in pinyin cannot be told from a word.)"""
+    return _NOT_PRINTABLE_ASCII.sub("*", _ID_IN_NAME.sub(idnumber.MASK, file_name))
+
+
 def parse_name(file_name: str) -> DeliveryName:
     """`<source>_<YYYYMMDD>[_n].<ext>` -> its source, as-of date and delivery number."""
     m = _NAME.fullmatch(file_name)
     if not m:
+        file_name = shown_name(file_name)
         raise BadFileName(f"{file_name}: the name is not <source>_<YYYYMMDD>[_n].<ext>")
     code = m["source"]
     if code not in registry.SOURCES_BY_CODE:
@@ -108,6 +124,14 @@ def _not_a_delivery(path: Path, markers: bool) -> str | None:
         return "not a regular file (a folder, a socket, ...)"
     if markers and path.name.endswith(MARKER_SUFFIX):
         return "a completion marker"
+    return None
+
+
+def entry_with_inode(landing_dir: Path, inode: int) -> Path | None:
+    """The landing folder's regular file (not a link) with this inode, if it is still there."""
+    for entry in os.scandir(landing_dir):
+        if entry.inode() == inode and entry.is_file(follow_symlinks=False):
+            return Path(entry.path)
     return None
 
 

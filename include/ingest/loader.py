@@ -35,6 +35,7 @@ from include.ingest.validate import RowOutcome, RowValidator
 
 log = logging.getLogger(__name__)
 
+NUL_SHOWN = "\u2400"  # ␀: how a delivered NUL character is kept in a quarantined record (jsonb refuses U+0000)
 KEY_CONFLICT = "another row of this file has the same key ({key}) but differs"
 
 
@@ -91,6 +92,13 @@ class CheckedRows(NamedTuple):
         return RowOutcome(values=[], key=self.keys[j], content=self.contents[j], fields=self.fields[j])
 
 
+def _shown_header(header: str) -> str:
+    """A delivered header that is not the contract's, as a warning may repeat it: ID numbers
+    masked, control characters as ␀, at most 40 characters (it could be anything)."""
+    shown = "".join(NUL_SHOWN if not ch.isprintable() else ch for ch in idnumber.mask(header))
+    return shown if len(shown) <= 40 else shown[:39] + "…"
+
+
 # ---- loading ---------------------------------------------------------------------------
 
 
@@ -123,7 +131,7 @@ class FileLoad:
         self.delivery = delivery
         self.src = delivery.source
         self.pseudonymize = pseudonymize
-        self.result = LoadResult(path.name, LoadStatus.LOADED, self.src.code)
+        self.result = LoadResult(landing.shown_name(path.name), LoadStatus.LOADED, self.src.code)
         self.quarantine: dict[int, tuple[dict, list[str]]] = {}
         self.warnings: list[tuple[int | None, str | None, str | None, str]] = []
         self.warned_rows: set[int] = set()
@@ -143,8 +151,9 @@ class FileLoad:
             hint = " (is it encoded as the contract says?)" if len(missing) == len(self.src.columns) else ""
             raise BadFile(f"lacks required header(s) {', '.join(missing)}{hint}")
         if extra:
-            self.warnings.append((None, None, None, f"extra column(s) ignored: {', '.join(extra)}"))
-        self.headers = [cell_text(h) for h in header]
+            shown = ", ".join(_shown_header(h) for h in extra)
+            self.warnings.append((None, None, None, f"extra column(s) ignored: {shown}"))
+        self.headers = [cell_text(h).replace("\x00", NUL_SHOWN) for h in header]
         self.validator = RowValidator(self.src, positions, self.delivery.as_of, self.pseudonymize)
         self.fast = FastPath(self.validator) if self.src.file_format == "csv" else None
 
@@ -250,6 +259,8 @@ class FileLoad:
         record = {h or f"column {i + 1}": cell_text(c) for i, (h, c) in enumerate(zip(headers, cells))}
         for i in range(len(headers), len(cells)):
             record[f"column {i + 1}"] = cell_text(cells[i])
+        if any("\x00" in k or "\x00" in v for k, v in record.items()):  # jsonb cannot hold U+0000
+            record = {k.replace("\x00", NUL_SHOWN): v.replace("\x00", NUL_SHOWN) for k, v in record.items()}
         self.quarantine[row_number] = (record, reasons)
 
     def _quarantine_conflicts(self, file_id: int) -> None:
@@ -296,7 +307,8 @@ class FileLoad:
             f"select count(*) from {self.src.raw_table} where _file_id = %s", (file_id,)
         ).fetchone()[0]
         if in_table != r.rows_loaded:  # a loader bug, never a data problem: refuse to commit
-            raise RuntimeError(f"{self.path.name}: {in_table} rows in {self.src.raw_table}, expected {r.rows_loaded}")
+            raise RuntimeError(f"{self.result.file_name}: {in_table} rows in {self.src.raw_table}, "
+                               f"expected {r.rows_loaded}")
 
 
 # ---- one file, start to end ------------------------------------------------------------
@@ -311,17 +323,22 @@ returning file_id
 
 
 def load_file(conn: psycopg.Connection, path: Path, pseudonymize, run_id: str | None = None) -> LoadResult:
-    """Load one landed file, unless this name was already loaded with the same bytes."""
-    landed = landing.fingerprint(path)
+    """Load one landed file, unless this name was already loaded with the same bytes. The file
+    goes by its shown name (`landing.shown_name`) in the ledger, the result and every message."""
+    name = landing.shown_name(path.name)
     started = datetime.now(UTC)
+    try:
+        landed = landing.fingerprint(path)
+    except OSError as exc:  # unreadable (permissions, an I/O error): rejected, tried again at the next run
+        return _reject_unread(conn, path, name, exc, started, run_id)
     earlier = conn.execute(
-        "select sha256, status from ingest.file_ledger where file_name = %s order by file_id", (path.name,)
+        "select sha256, status from ingest.file_ledger where file_name = %s order by file_id", (name,)
     ).fetchall()
     conn.commit()
     if any(sha == landed.sha256 for sha, _ in earlier):
-        return LoadResult(path.name, LoadStatus.UNCHANGED)
+        return LoadResult(name, LoadStatus.UNCHANGED)
     ledger = {
-        "source_code": None, "file_name": path.name, "as_of_date": None, "delivery_no": None,
+        "source_code": None, "file_name": name, "as_of_date": None, "delivery_no": None,
         "sha256": landed.sha256, "bytes": landed.bytes, "arrived_at": landed.arrived_at,
         "status": LoadStatus.LOADED.value, "reason": None,
         "started_at": started, "finished_at": started, "run_id": run_id,
@@ -333,13 +350,13 @@ def load_file(conn: psycopg.Connection, path: Path, pseudonymize, run_id: str | 
     ledger.update(source_code=delivery.source.code, as_of_date=delivery.as_of, delivery_no=delivery.delivery_no)
     loaded_before = [sha for sha, status in earlier if status == LoadStatus.LOADED]
     if loaded_before:
-        return _reject(conn, ledger, f"{path.name}: a file of this name was already loaded (sha256 "
+        return _reject(conn, ledger, f"{name}: a file of this name was already loaded (sha256 "
                                      f"{loaded_before[0]}) and now has other contents (sha256 {landed.sha256}); "
                                      "a corrected delivery must be named _2, _3, ...")
 
     work = FileLoad(conn, path, delivery, pseudonymize)
     try:
-        with conn.transaction():
+        with conn.transaction(), _database_errors_without_data(name):
             file_id = conn.execute(_LEDGER_INSERT, ledger).fetchone()[0]
             work.run(file_id)
             if landed.changed(path):  # written to while it was read: keep nothing of it
@@ -353,13 +370,51 @@ def load_file(conn: psycopg.Connection, path: Path, pseudonymize, run_id: str | 
             )
     except _ChangedWhileLoading:
         return _defer(path)
-    except BadFile as exc:
+    except (BadFile, OSError) as exc:
         if landed.changed(path):  # truncated, say, because it was still being written
             return _defer(path)
-        return _reject(conn, ledger, f"{path.name} {exc}")
+        why = exc if isinstance(exc, BadFile) else _unreadable(exc)
+        return _reject(conn, ledger, f"{name} {why}")
     work.result.file_id = file_id
     _log_result(work)
     return work.result
+
+
+@contextmanager
+def _database_errors_without_data(name: str) -> Iterator[None]:
+    """A database error while loading (never a data problem: bad data is quarantined, a loader bug
+    is not) is raised with its SQLSTATE and primary message only: PostgreSQL's context of a COPY
+    error quotes the delivered line, with its ID numbers and names."""
+    try:
+        yield
+    except psycopg.Error as exc:
+        primary = exc.diag.message_primary or type(exc).__name__
+        raise RuntimeError(f"{name}: the warehouse refused the load ({exc.sqlstate}: {idnumber.mask(primary)}); "
+                           "nothing of the file was kept") from None
+
+
+def _unreadable(exc: OSError) -> str:
+    return f"cannot be read ({exc.strerror or type(exc).__name__}): it is tried again at the next run"
+
+
+def _reject_unread(conn: psycopg.Connection, path: Path, name: str, exc: OSError, started: datetime,
+                   run_id: str | None) -> LoadResult:
+    """A file that cannot be opened: rejected, with what can be known of it without reading it."""
+    try:
+        size, arrived = landing.size_and_arrival(path)
+    except OSError:
+        size, arrived = 0, None
+    ledger = {
+        "source_code": None, "file_name": name, "as_of_date": None, "delivery_no": None,
+        "sha256": None, "bytes": size, "arrived_at": arrived, "status": LoadStatus.REJECTED.value,
+        "reason": None, "started_at": started, "finished_at": started, "run_id": run_id,
+    }
+    try:
+        delivery = landing.parse_name(path.name)
+        ledger.update(source_code=delivery.source.code, as_of_date=delivery.as_of, delivery_no=delivery.delivery_no)
+    except BadFileName:
+        pass  # unreadable is the reason that counts: once it can be read, its name is judged too
+    return _reject(conn, ledger, f"{name} {_unreadable(exc)}")
 
 
 class _ChangedWhileLoading(Exception):
@@ -367,10 +422,10 @@ class _ChangedWhileLoading(Exception):
 
 
 def _defer(path: Path) -> LoadResult:
-    reason = (f"{idnumber.mask(path.name)} was written to while it was loaded: nothing of it was kept; it is loaded "
-              "once it is complete (see the settle time, FPWH_SETTLE_SECONDS)")
+    reason = (f"{landing.shown_name(path.name)} was written to while it was loaded: nothing of it was kept; "
+              "it is loaded once it is complete (see the settle time, FPWH_SETTLE_SECONDS)")
     log.warning("%s", reason)
-    return LoadResult(path.name, LoadStatus.DEFERRED, reason=reason)
+    return LoadResult(landing.shown_name(path.name), LoadStatus.DEFERRED, reason=reason)
 
 
 def _reject(conn: psycopg.Connection, ledger: dict, reason: str) -> LoadResult:

@@ -13,6 +13,7 @@ from typing import NamedTuple
 from include import config
 from include.contract import registry
 from include.errors import BadFile
+from include.ingest import workbook
 from include.ingest.cells import cell_text
 
 
@@ -34,6 +35,7 @@ def csv_batches(path: Path, src: registry.Source, size: int) -> Iterator[Batch]:
         file_size = probe.tell()
         probe.seek(max(file_size - 1, 0))
         ends_with_newline = file_size == 0 or probe.read(1) in (b"\n", b"\r")
+    csv.field_size_limit(config.CSV_FIELD_LIMIT)  # longer cells than the contract's quarantine their row
     with path.open("r", encoding=encoding, errors="strict", newline="") as fh:
         reader = csv.reader(fh, strict=True)
         numbers: list[int] = []
@@ -52,7 +54,7 @@ def csv_batches(path: Path, src: registry.Source, size: int) -> Iterator[Batch]:
         except UnicodeDecodeError as exc:
             error = BadFile(f"does not decode as {src.encoding.upper()} near byte {exc.start}")
         except csv.Error as exc:
-            error = BadFile(f"is truncated or not valid CSV at line {reader.line_num} ({exc})")
+            error = BadFile(_csv_error(exc, reader.line_num))
         else:
             error = None
             if rows and not ends_with_newline and numbers[-1] > 1:
@@ -68,21 +70,22 @@ def csv_batches(path: Path, src: registry.Source, size: int) -> Iterator[Batch]:
             yield Batch(numbers, rows)
 
 
+def _csv_error(exc: csv.Error, line: int) -> str:
+    """What a csv.Error means for the people who delivered the file."""
+    if "field larger than field limit" in str(exc):
+        return (f"is not valid CSV at line {line}: a field there runs longer than "
+                f"{config.CSV_FIELD_LIMIT:,} characters (an unclosed quote swallowing the lines after it, "
+                "or not CSV at all)")
+    return f"is truncated or not valid CSV at line {line} ({exc})"
+
+
 def first_row(path: Path, encoding: str) -> list[str]:
     with path.open("r", encoding=encoding, newline="") as fh:
         return next(csv.reader(fh), [])
 
 
 def xlsx_rows(path: Path) -> Iterator[tuple[int, list[object]]]:
-    from python_calamine import CalamineWorkbook
-
-    try:
-        workbook = CalamineWorkbook.from_path(str(path))
-        sheet = workbook.get_sheet_by_index(0)
-        rows = sheet.to_python(skip_empty_area=False)
-    except Exception as exc:  # calamine raises its own types for every kind of broken workbook
-        raise BadFile(f"is not a readable Excel workbook ({type(exc).__name__}: {exc})") from None
-    for index, cells in enumerate(rows, start=1):
+    for index, cells in enumerate(workbook.read_rows(path), start=1):
         if all(cell_text(c).strip() == "" for c in cells):
             continue
         yield index, list(cells)

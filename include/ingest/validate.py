@@ -1,8 +1,8 @@
 """Row rules of the extract contract, compiled once per file from the source registry.
 
 A row is turned into the raw table's values, the reasons it is bad (each naming the
-column and the rule, in plain words), and its warnings. Messages never repeat an ID
-number or a name.
+column and the rule, in plain words), and its warnings. Messages never repeat a delivered
+value: they reach logs and the auditor's views (the quarantine keeps the row itself).
 
 The loader validates every delivered row (1.4 million for a district snapshot), so
 the registry is read once per file, not once per cell: each column gets one parser
@@ -36,6 +36,41 @@ _COUNTY = re.compile(r"\d{6}")
 # An optional ID number that is not valid: loaded as empty, with is_valid false.
 INVALID_ID = object()
 
+# A valid ID number typed into a free-text column (a remark, an institution's name): masked in
+# the raw table, the row kept and warned about. Masked, not quarantined: the column's own rule
+# (any text) holds, and the rest of the row is good; only the number must not reach raw.*.
+FREE_TEXT_ID = "holds a valid ID number: it is loaded masked (free text must not carry one)"
+_ID_18 = re.compile(r"(?<![0-9])[0-9]{17}[0-9Xx](?![0-9A-Za-z])")
+
+
+def mask_valid_ids(text: str) -> str:
+    """`text` with every 18-character number in it that passes GB 11643 (its check character
+    and birth date) replaced by the mask; other digits stay (a 15-digit number has no check)."""
+    def masked(m: re.Match) -> str:
+        try:
+            idnumber.parse(m[0])
+        except InvalidIdNumber:
+            return m[0]
+        return idnumber.MASK
+    return _ID_18.sub(masked, text) if len(text) >= 18 else text
+
+
+def has_valid_id(texts: list[str]) -> list[int]:
+    """The positions of the texts holding a valid ID number (a search over them all at once)."""
+    if _ID_18.search("\n".join(texts)) is None:
+        return []
+    return [i for i, t in enumerate(texts) if mask_valid_ids(t) != t]
+
+
+def unfit_text(text: str) -> str | None:
+    """Why a cell's text cannot be any value of the contract, or None: a NUL character, which no
+    text in PostgreSQL may hold, or more characters than any value has."""
+    if "\x00" in text:
+        return "the value holds a NUL character (0x00)"
+    if len(text) > config.MAX_CELL_CHARS:
+        return f"the value is {len(text):,} characters long, more than the {config.MAX_CELL_CHARS:,} any value may have"
+    return None
+
 
 @dataclass(slots=True)
 class RowOutcome:
@@ -46,6 +81,12 @@ class RowOutcome:
     content: str = ""  # the contract's cells, stripped, joined: identical rows have identical content
     fields: str | None = None  # the values as COPY text fields, tab-joined, when the fast path made them
 
+
+# Excel's calendar has a 29 February 1900 (serial 60, kept from Lotus 1-2-3): serials 59 and 60
+# both read as 1900-02-28, so no date cell before 1 March 1900 can be told for sure.
+EXCEL_FIRST_SURE_DATE = date(1900, 3, 1)
+EXCEL_EARLY_DATE = ("the Excel date lies before 1900-03-01, where Excel counts a 29 February 1900 "
+                    "that never was: it is not a date that can be told")
 
 # (the cell as read, its stripped non-empty text) -> the typed value; ValueError says why not
 Parser = Callable[[object, str], object]
@@ -92,8 +133,13 @@ class RowValidator:
             if not text:
                 if col.required:
                     out.reasons.append(f"{col.header}: a required value is empty")
+            elif (unfit := unfit_text(text)) is not None:
+                out.reasons.append(f"{col.header}: {unfit}")
             elif parse is None:
                 value = text
+                if col.kind == registry.TEXT and (masked := mask_valid_ids(text)) != text:
+                    out.warnings.append((col.header, FREE_TEXT_ID))
+                    value = masked
             else:
                 try:
                     value = parse(raw, text)
@@ -131,10 +177,11 @@ class RowValidator:
         return values
 
     def pseudonymous_key(self, key: str) -> str:
-        """The row's key for warnings and logs, with ID numbers replaced by their pseudonym."""
+        """The row's key for warnings and logs, with ID numbers replaced by their pseudonym (and
+        any typed into a text column masked)."""
         parts = key.split("\x1f")
         return " / ".join(
-            self.pseudonymize(part) if self.src.column(name).kind == registry.ID_NUMBER else part
+            self.pseudonymize(part) if self.src.column(name).kind == registry.ID_NUMBER else mask_valid_ids(part)
             for name, part in zip(self.key_columns, parts)
         )
 
@@ -176,7 +223,7 @@ def _enum_parser(col: Column) -> Parser:
 
     def parse(raw: object, text: str) -> str:
         if text not in allowed:
-            raise ValueError(f"{text!r} is not one of {shown}")
+            raise ValueError(f"the value is not one of {shown}")
         return text
     return parse
 
@@ -193,15 +240,18 @@ def _date_parser(col: Column) -> Parser:
 
     def parse(raw: object, text: str) -> date:
         if excel and isinstance(raw, date):  # a date cell, not text: its text is not the key
-            return raw.date() if isinstance(raw, datetime) else raw
+            cell = raw.date() if isinstance(raw, datetime) else raw
+            if cell < EXCEL_FIRST_SURE_DATE:
+                raise ValueError(EXCEL_EARLY_DATE)
+            return cell
         if (known_date := known.get(text)) is not None:
             return known_date
         if not pattern.fullmatch(text):
-            raise ValueError(f"{text!r} is not a date written {shown}")
+            raise ValueError(f"the value is not a date written {shown}")
         try:
             parsed = _real_date(text, fmt)
         except ValueError:
-            raise ValueError(f"{text!r} is not a real date") from None
+            raise ValueError("the value is not a real date") from None
         if len(known) < config.KNOWN_TEXTS:
             known[text] = parsed
         return parsed
@@ -223,10 +273,10 @@ def _integer_parser(col: Column) -> Parser:
 
     def parse(raw: object, text: str) -> int:
         if not _UINT.fullmatch(text):
-            raise ValueError(f"{text!r} is not a whole number")
+            raise ValueError("the value is not a whole number")
         number = int(text)
         if not (lo <= number <= hi):
-            raise ValueError(f"{text} lies outside {lo:g}..{hi:g}")
+            raise ValueError(f"the value lies outside {lo:g}..{hi:g}")
         return number
     return parse
 
@@ -237,10 +287,10 @@ def _decimal_parser(col: Column) -> Parser:
 
     def parse(raw: object, text: str) -> Decimal:
         if not form.fullmatch(text):
-            raise ValueError(f"{text!r} is not a number with at most {places} decimal")
+            raise ValueError(f"the value is not a number with at most {places} decimal")
         number = Decimal(text)
         if not (lo <= number <= hi):
-            raise ValueError(f"{text} lies outside {lo:g}..{hi:g}")
+            raise ValueError(f"the value lies outside {lo:g}..{hi:g}")
         return number
     return parse
 
@@ -250,12 +300,12 @@ def _area_parser(col: Column, towns: frozenset[str]) -> Parser:
 
     def parse(raw: object, text: str) -> str:
         if not _AREA.fullmatch(text):
-            raise ValueError(f"{text!r} is not a 12-digit area code")
+            raise ValueError("the value is not a 12-digit area code")
         inside = text.startswith(registry.DISTRICT_CODE)
         checked = rule == registry.IN_DISTRICT or (rule == registry.DISTRICT_IF_INSIDE and inside)
         if checked and text[:9] not in towns:
             where = "are not a town-level unit of the district" if inside else "are not in the district"
-            raise ValueError(f"{text!r}: its first 9 digits {where} ({registry.DISTRICT_CODE})")
+            raise ValueError(f"its first 9 digits {where} ({registry.DISTRICT_CODE})")
         return text
     return parse
 
@@ -263,7 +313,7 @@ def _area_parser(col: Column, towns: frozenset[str]) -> Parser:
 def _regex_parser(form: re.Pattern, says: str) -> Parser:
     def parse(raw: object, text: str) -> str:
         if not form.fullmatch(text):
-            raise ValueError(f"{text!r} {says}")
+            raise ValueError(f"the value {says}")
         return text
     return parse
 
@@ -287,7 +337,7 @@ def _not_after(rule: rules.RowRule, at: dict[str, int], src: Source, as_of: date
     def check(texts: list[str], typed: list[object], out: RowOutcome) -> None:
         event = typed[i]
         if isinstance(event, date) and event > as_of:
-            out.reasons.append(f"{header}: {event} lies after the file's as-of date {as_of}")
+            out.reasons.append(f"{header}: the date lies after the file's as-of date {as_of}")
     return check
 
 

@@ -36,7 +36,7 @@ create table if not exists ingest.file_ledger (
     file_name         text not null,
     as_of_date        date,
     delivery_no       integer,
-    sha256            text not null,
+    sha256            text,  -- null only for a file that could not be read (rejected)
     bytes             bigint not null,
     arrived_at        timestamptz,
     rows_read         integer,
@@ -52,6 +52,8 @@ create table if not exists ingest.file_ledger (
 );
 comment on table ingest.file_ledger is
     'One row per delivered file, written once when its load ends. Supersession by a later _n delivery is derived in ingest.file_deliveries.';
+
+alter table ingest.file_ledger alter column sha256 drop not null;  -- warehouses made before unreadable files were recorded
 
 create unique index if not exists file_ledger_name_sha
     on ingest.file_ledger (file_name, sha256);

@@ -5,7 +5,9 @@ folder with injected defects (the `demo_run` of conftest: `python -m include.cli
 from __future__ import annotations
 
 import csv
+import os
 import re
+import sqlite3
 from datetime import date
 from pathlib import Path
 
@@ -13,6 +15,8 @@ import psycopg
 import pytest
 
 from include.contract import idnumber, registry
+from include.ingest import landing
+from tests import corpus
 from tests.oracle import compute_indicators
 
 KEY = ("indicator_code", "org_code", "period_type", "period_start")
@@ -115,3 +119,29 @@ def test_no_id_number_or_name_in_the_logs(demo_landing, demo_run):
     assert "rejected" in output and "quarantined" in output  # the run did report its bad rows and files
     assert not looks_like_an_id_number(output)
     assert _chinese_fragments(output) & names == set()
+
+
+def _airflow_metadata_text() -> str:
+    """Every value of every table of the Airflow metadata database the demo ran on (SQLite):
+    task instances and their rendered map indexes and fields, XComs, DAG runs, logs."""
+    database = Path(os.environ["AIRFLOW_HOME"]) / "airflow.db"
+    values = []
+    with sqlite3.connect(database) as conn:
+        tables = [t for (t,) in conn.execute("select name from sqlite_master where type = 'table'")]
+        for table in tables:
+            for row in conn.execute(f'select * from "{table}"'):
+                values += [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in row]
+    return "\n".join(values)
+
+
+def test_no_id_number_or_name_in_airflow_metadata_or_lineage(demo_landing, demo_run):
+    """The file named after a person and an ID number went through Airflow (its mapped task is
+    named by the masked name) and OpenLineage, and neither kept what the name held."""
+    names = delivered_names(demo_landing) | {corpus.SECRET_NAME}
+    metadata = _airflow_metadata_text()
+    lineage = demo_run.lineage_events.read_text(encoding="utf-8")
+    assert landing.shown_name(corpus.PII_FILE_NAME) in metadata
+    for where, text in (("Airflow's metadata", metadata), ("the lineage events", lineage)):
+        assert corpus.SECRET_ID not in text and corpus.SECRET_NAME not in text, where
+        assert not looks_like_an_id_number(text), where
+        assert _chinese_fragments(text) & names == set(), where

@@ -50,4 +50,4 @@ def test_a_row_breaking_a_rule_is_left_by_the_fast_path_and_explained_by_the_val
     checked = FastPath(validator).check([good, late])
     assert checked.unsure == {1}
     assert validator.validate(good).reasons == []
-    assert validator.validate(late).reasons == ["出生日期: 2026-02-03 lies after the file's as-of date 2026-01-31"]
+    assert validator.validate(late).reasons == ["出生日期: the date lies after the file's as-of date 2026-01-31"]
