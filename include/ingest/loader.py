@@ -322,10 +322,19 @@ returning file_id
 """
 
 
+def server_log_without_rows(conn: psycopg.Connection) -> None:
+    """PostgreSQL logs an error's context, and a failed COPY's context quotes the delivered line:
+    terse errors leave it out of the server log, for this session. (The loader role may set it:
+    warehouse.schema grants it.)"""
+    with conn.transaction():
+        conn.execute("set log_error_verbosity = terse")
+
+
 def load_file(conn: psycopg.Connection, path: Path, pseudonymize, run_id: str | None = None) -> LoadResult:
     """Load one landed file, unless this name was already loaded with the same bytes. The file
     goes by its shown name (`landing.shown_name`) in the ledger, the result and every message."""
     name = landing.shown_name(path.name)
+    server_log_without_rows(conn)
     started = datetime.now(UTC)
     try:
         landed = landing.fingerprint(path)

@@ -326,6 +326,8 @@ def apply(conn: psycopg.Connection) -> None:
         conn.execute(f"grant select, insert on all tables in schema ingest, raw to {LOADER_ROLE}")
         # the delivery status: the loader's ingest.file_deliveries, the auditor's audit views
         conn.execute(f"grant execute on function ingest.delivery_status_as_of(bigint) to {LOADER_ROLE}, {AUDITOR_ROLE}")
+        # the loader keeps delivered lines out of the server log (ingest.loader.server_log_without_rows)
+        conn.execute(f"grant set on parameter log_error_verbosity to {LOADER_ROLE}")
 
 
 def grant_published(conn: psycopg.Connection, previous: str | None = None) -> None:
