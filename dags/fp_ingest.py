@@ -37,8 +37,10 @@ def fp_ingest():
         tasks.prepare_warehouse()
 
     @task
-    def list_landed_files() -> list[dict]:
-        return tasks.list_landed_files()
+    def list_landed_files(*, ti=None) -> list[dict]:
+        listing = tasks.list_landed_files()
+        ti.xcom_push(key="not_read", value=listing["not_read"])  # for the summary, not mapped
+        return listing["to_load"]
 
     @task(map_index_template="{{ task.op_kwargs['landed']['name'] }}")
     def load_file(landed: dict) -> dict:
@@ -46,14 +48,14 @@ def fp_ingest():
 
     # none_failed: a day with nothing new maps no load task (it is skipped), and is summarized too
     @task(outlets=[RAW_TABLES_LOADED], trigger_rule="none_failed")
-    def summarize_loads(results: list[dict], *, outlet_events=None) -> dict:
-        summary = tasks.summarize_loads(list(results))
+    def summarize_loads(results: list[dict], not_read: list[dict], *, outlet_events=None) -> dict:
+        summary = tasks.summarize_loads(list(results), not_read)
         announce(outlet_events, summary["raw_tables_updated"])
         return summary
 
-    files = list_landed_files()
-    prepare_warehouse() >> files
-    summarize_loads(load_file.expand(landed=files))
+    landed = list_landed_files()
+    prepare_warehouse() >> landed
+    summarize_loads(load_file.expand(landed=landed), landed["not_read"])
 
 
 dag = fp_ingest()

@@ -31,7 +31,7 @@ def prepare_warehouse() -> None:
         schema.apply(conn)
 
 
-def list_landed_files() -> list[dict]:
+def list_landed_files() -> dict[str, list[dict]]:
     """The complete files that are not in the ledger already: one load task each. A file whose
     name, size and modification time are a ledger row's is that delivery, not read again (the
     loader would find its SHA-256 there), so a day with nothing new maps no load task."""
@@ -43,8 +43,6 @@ def list_landed_files() -> list[dict]:
     for path in found.waiting:
         log.info("%s: not complete yet (still being written, or no marker): left for a later run",
                  landing.shown_name(path.name))
-    for path, reason in found.ignored:
-        log.warning("%s: not read: %s", landing.shown_name(path.name), reason)
     with connection.connect() as conn:  # a file that could not be read (no SHA-256) is tried again
         known = set(conn.execute(
             "select file_name, bytes, arrived_at from ingest.file_ledger where sha256 is not null"))
@@ -52,8 +50,13 @@ def list_landed_files() -> list[dict]:
     log.info("%d files ready in %s (%d of them new), %d not complete yet", len(found.ready), folder, len(new),
              len(found.waiting))
     # Airflow keeps what passes between tasks and the mapped tasks' names: the shown name and the
-    # file's inode, never a delivered name that may hold personal data (landing.shown_name)
-    return [{"name": landing.shown_name(p.name), "inode": p.stat().st_ino} for p in new]
+    # file's inode, never a delivered name that may hold personal data (landing.shown_name).
+    # The entries not read are passed to the summary as results, so that it accounts for all.
+    later = "not complete yet (still being written, or no marker): taken at a later run"
+    not_read = ([LoadResult(landing.shown_name(p.name), LoadStatus.DEFERRED, reason=later) for p in found.waiting]
+                + [LoadResult(landing.shown_name(p.name), LoadStatus.IGNORED, reason=why) for p, why in found.ignored])
+    return {"to_load": [{"name": landing.shown_name(p.name), "inode": p.stat().st_ino} for p in new],
+            "not_read": [r.to_dict() for r in not_read]}
 
 
 def load_landed_file(landed: dict, run_id: str | None = None) -> dict:
@@ -76,14 +79,16 @@ def load_landed_file(landed: dict, run_id: str | None = None) -> dict:
     return result
 
 
-def summarize_loads(results: list[dict]) -> dict:
+def summarize_loads(results: list[dict], not_read: list[dict] = ()) -> dict:
     """Files per status, and the raw tables that received a delivery: only those are announced
     as updated (an Asset event each), so a run with nothing new triggers no rebuild. A file
     loaded with none of its rows valid counts: it still supersedes an earlier delivery."""
-    loads = [LoadResult.from_dict(r) for r in results]
+    loads = [LoadResult.from_dict(r) for r in [*results, *not_read]]
     for load in loads:
         if load.status is LoadStatus.REJECTED:
             log.error("rejected: %s", load.reason)
+        elif load.status is LoadStatus.IGNORED:
+            log.warning("ignored: %s: %s", load.file_name, load.reason)
     counts = dict(Counter(load.status.value for load in loads))
     updated = sorted({load.source_code for load in loads if load.status is LoadStatus.LOADED})
     log.info("files: %s", counts)

@@ -43,7 +43,8 @@ class LoadStatus(StrEnum):
     LOADED = "loaded"  # in the ledger, its rows loaded or quarantined
     REJECTED = "rejected"  # in the ledger, nothing loaded: the reason says why
     UNCHANGED = "unchanged"  # this name with these bytes was loaded before: nothing done
-    DEFERRED = "deferred"  # written to while it was loaded: nothing kept, taken again at a later run
+    DEFERRED = "deferred"  # not complete yet, or written to while it was loaded: taken again at a later run
+    IGNORED = "ignored"  # not a delivery (a link, a folder, a hidden name): never read, the reason says why
 
 
 @dataclass

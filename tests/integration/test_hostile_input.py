@@ -130,3 +130,28 @@ def test_a_workbook_that_takes_its_reader_down_is_rejected_and_the_load_goes_on(
     assert "not a readable Excel workbook" in result.reason
     valid_landing(tmp_path)
     assert loader.load_file(db, tmp_path / VALID_FILES[0], PSEUDONYMIZE).status is LoadStatus.LOADED
+
+
+def test_the_ingest_tasks_account_for_every_entry_and_pass_no_delivered_name(db, fresh_db, tmp_path, monkeypatch):
+    """What the ingest tasks hand to Airflow (the files to load, the entries not read, the loads'
+    results and the summary) names every folder entry by its shown name, and accounts for all."""
+    from include import config, tasks
+    from tests.corpus import PII_FILE_NAME, SECRET_ID
+
+    folder = tmp_path / "landing"
+    folder.mkdir()
+    valid_landing(folder)
+    (folder / PII_FILE_NAME).write_bytes((folder / VALID_FILES[0]).read_bytes())
+    (folder / f".{SECRET_ID}.csv").write_text("hidden")
+    (folder / "a folder").mkdir()
+    monkeypatch.setenv(config.LANDING_DIR_ENV, str(folder))
+    monkeypatch.setenv(config.WAREHOUSE_URL_ENV, fresh_db)
+    monkeypatch.setenv(config.PSEUDONYM_KEY_ENV, "test-key")
+
+    listing = tasks.list_landed_files()
+    results = [tasks.load_landed_file(landed) for landed in listing["to_load"]]
+    summary = tasks.summarize_loads(results, listing["not_read"])
+    assert summary["files"] == {"loaded": 2, "rejected": 1, "ignored": 2}
+    assert {r["file_name"] for r in results} == {*VALID_FILES, landing.shown_name(PII_FILE_NAME)}
+    handed_over = json.dumps([listing, results, summary], ensure_ascii=False)
+    assert SECRET_ID not in handed_over and PII_FILE_NAME.split("_")[0] not in handed_over
