@@ -383,6 +383,8 @@ def grant_published(conn: psycopg.Connection, previous: str | None = None) -> No
     both (what a rollback would restore, and what the last publication changed)."""
     if previous is not None:
         conn.execute(f"revoke usage on schema {previous} from {BI_ROLE}")
+        # its tables keep the grants they had as marts; granted again so that the
+        # auditor's reading of it is a decision written here, not a leftover of the rename
         conn.execute(f"grant usage on schema {previous} to {AUDITOR_ROLE}")
     conn.execute(f"grant usage on schema {PUBLISHED} to {BI_ROLE}, {AUDITOR_ROLE}")
     conn.execute(f"grant select on all tables in schema {PUBLISHED} to {BI_ROLE}, {AUDITOR_ROLE}")
