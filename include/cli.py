@@ -11,7 +11,11 @@
 Environment: WAREHOUSE_URL (else `demo` starts an embedded PostgreSQL under .warehouse/),
 LANDING_DIR (else `demo` generates one under .demo/), REPORTING_START (a date),
 FPWH_SMTP_URL or Airflow connection fp_smtp (else `demo` files alerts in .demo/outbox/),
-FPWH_PSEUDONYM_KEY or FPWH_PSEUDONYM_KEY_FILE (else `demo` creates .secrets/pseudonym.key).
+FPWH_PSEUDONYM_KEY or FPWH_PSEUDONYM_KEY_FILE (else `demo` creates .secrets/pseudonym.key),
+FPWH_<ROLE>_PASSWORD or FPWH_<ROLE>_PASSWORD_FILE, the roles' login users (LOADER, TRANSFORMER,
+BI_READER, AUDITOR; else `demo` on its embedded server writes them under .secrets/).
+Each command works as the role whose work it is: rollback, summary and rebuild as the
+transformer, lineage as the auditor (include/warehouse/roles.py).
 """
 
 from __future__ import annotations
@@ -19,8 +23,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from include import config
-from include.warehouse import connection
+from include.warehouse import connection, roles
 
 log = logging.getLogger("fpwh")
 
@@ -41,7 +44,7 @@ def summary(_args: argparse.Namespace) -> int:
 def rollback(_args: argparse.Namespace) -> int:
     from include.publish import publish
 
-    with connection.connect() as conn:
+    with connection.connect(roles.url(roles.TRANSFORMER_ROLE)) as conn:
         result = publish.rollback(conn)
     print(f"rolled back: marts now hold the previous publication (audit row {result['publication_id']})")
     return 0
@@ -50,7 +53,7 @@ def rollback(_args: argparse.Namespace) -> int:
 def lineage(args: argparse.Namespace) -> int:
     from include.publish import audit
 
-    with connection.connect() as conn:
+    with connection.connect(roles.url(roles.AUDITOR_ROLE)) as conn:
         print(audit.trace(conn, args.indicator, args.org, args.period))
     return 0
 
@@ -61,10 +64,11 @@ def rebuild(args: argparse.Namespace) -> int:
     from include.publish import audit, publish
     from include.transform import dbt
 
-    url = config.warehouse_url()
+    url = roles.url(roles.TRANSFORMER_ROLE)
     with connection.connect(url) as conn:
         inputs = audit.publication_inputs(conn, args.publication_id)
     print(f"rebuilding publication {args.publication_id} with {inputs}")
+    dbt.prepare()
     dbt.build(url, inputs=inputs)
     with connection.connect(url) as conn:
         matches = audit.rebuild_matches(conn, args.publication_id, publish.CANDIDATE)

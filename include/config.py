@@ -32,6 +32,13 @@ EMBEDDED_DATA_DIR = PROJECT_ROOT / ".warehouse" / "pgdata"
 AIRFLOW_HOME = PROJECT_ROOT / ".airflow"
 DAGS_DIR = PROJECT_ROOT / "dags"
 
+# ---- the warehouse's group roles (their grants: include/warehouse/schema.py) ----------------
+
+LOADER_ROLE = "fp_loader"  # ingest and raw; the only reader of the quarantine
+TRANSFORMER_ROLE = "fp_transformer"  # reads raw, builds staging to candidate, publishes
+BI_ROLE = "fp_bi_reader"  # the published marts only
+AUDITOR_ROLE = "fp_auditor"  # marts, the previous publication and audit
+
 # ---- environment variables --------------------------------------------------------------------
 
 WAREHOUSE_URL_ENV = "WAREHOUSE_URL"
@@ -61,6 +68,16 @@ OPENLINEAGE_DISABLED_ENVS = ("OPENLINEAGE_DISABLED", "AIRFLOW__OPENLINEAGE__DISA
 OPENLINEAGE_NAMESPACE_ENVS = ("AIRFLOW__OPENLINEAGE__NAMESPACE", "OPENLINEAGE_NAMESPACE")
 OPENLINEAGE_CONFIG_PATH_ENV = "AIRFLOW__OPENLINEAGE__CONFIG_PATH"
 OPENLINEAGE_TRANSPORT_ENV = "AIRFLOW__OPENLINEAGE__TRANSPORT"
+# The login users of the warehouse's roles (include/warehouse/roles.py): per group role, the
+# variables naming its login user and its password, the password given directly or as a file
+# (a docker secret). A role without a password has no login user; its work runs as the owner
+# (WAREHOUSE_URL) with the role set for the session.
+ROLE_LOGIN_ENVS = {  # group role: (user name, password, password file)
+    LOADER_ROLE: ("FPWH_LOADER_USER", "FPWH_LOADER_PASSWORD", "FPWH_LOADER_PASSWORD_FILE"),
+    TRANSFORMER_ROLE: ("FPWH_TRANSFORMER_USER", "FPWH_TRANSFORMER_PASSWORD", "FPWH_TRANSFORMER_PASSWORD_FILE"),
+    BI_ROLE: ("FPWH_BI_READER_USER", "FPWH_BI_READER_PASSWORD", "FPWH_BI_READER_PASSWORD_FILE"),
+    AUDITOR_ROLE: ("FPWH_AUDITOR_USER", "FPWH_AUDITOR_PASSWORD", "FPWH_AUDITOR_PASSWORD_FILE"),
+}
 
 # ---- Airflow --------------------------------------------------------------------------------
 
@@ -119,6 +136,31 @@ def warehouse_url() -> str:
             "which starts an embedded server when it is unset."
         )
     return url
+
+
+def secret(name: str, file_name: str) -> str | None:
+    """A secret from variable `name`, else from the file that variable `file_name` names (a
+    docker secret, a file `make demo` wrote): its first line. None when neither is set."""
+    if value := env(name):
+        return value
+    path = env(file_name)
+    if path is None:
+        return None
+    try:
+        text = Path(path).read_text(encoding="utf-8").strip()
+    except OSError:
+        raise RuntimeError(f"{file_name}: {path} cannot be read") from None
+    if not text:
+        raise RuntimeError(f"{file_name}: {path} is empty")
+    return text.splitlines()[0].strip()
+
+
+def role_login(role: str) -> tuple[str, str] | None:
+    """(user, password) of the login user of group role `role`, None without a password.
+    The user is named by FPWH_<ROLE>_USER, by default `<role>_login`."""
+    user_env, password_env, file_env = ROLE_LOGIN_ENVS[role]
+    password = secret(password_env, file_env)
+    return None if password is None else (env(user_env) or f"{role}_login", password)
 
 
 def landing_dir() -> Path:

@@ -4,6 +4,10 @@ Each reads its configuration when it runs (include/config.py: WAREHOUSE_URL, LAN
 REPORTING_START, ...), never at import. What a task passes on to the next (as an Airflow
 XCom) is a plain dict: `LoadResult.to_dict()`, `GateResult.to_dict()`, the build's and the
 publication's results.
+
+Each connects as the role whose work it does (include/warehouse/roles.py): the owner
+(WAREHOUSE_URL) only applies the schema and analyzes the loaded tables; listing and loading
+files is the loader's work, everything from dbt on the transformer's.
 """
 
 from __future__ import annotations
@@ -23,8 +27,15 @@ from include.ingest.loader import LoadResult, LoadStatus
 log = logging.getLogger(__name__)
 
 
+def _as(role: str) -> str:
+    """The warehouse as `role` (its login user, when one is configured)."""
+    from include.warehouse import roles
+
+    return roles.url(role)
+
+
 def prepare_warehouse() -> None:
-    """Schemas, ledger, raw tables and roles exist (idempotent)."""
+    """Schemas, ledger, raw tables, roles, login users and grants exist (idempotent)."""
     from include.warehouse import connection, schema
 
     with connection.connect() as conn:
@@ -43,7 +54,7 @@ def list_landed_files() -> dict[str, list[dict]]:
     for path in found.waiting:
         log.info("%s: not complete yet (still being written, or no marker): left for a later run",
                  landing.shown_name(path.name))
-    with connection.connect() as conn:  # a file that could not be read (no SHA-256) is tried again
+    with connection.connect(_as(config.LOADER_ROLE)) as conn:  # an unreadable file (no SHA-256) is tried again
         known = set(conn.execute(
             "select file_name, bytes, arrived_at from ingest.file_ledger where sha256 is not null"))
     new = [p for p in found.ready if (landing.shown_name(p.name), *landing.size_and_arrival(p)) not in known]
@@ -72,7 +83,7 @@ def load_landed_file(landed: dict, run_id: str | None = None) -> dict:
         log.warning("%s", reason)
         return LoadResult(landed["name"], LoadStatus.DEFERRED, reason=reason).to_dict()
     pseudonymize = pseudonym.Pseudonymizer(pseudonym.load_key())
-    with connection.connect() as conn:
+    with connection.connect(_as(config.LOADER_ROLE)) as conn:
         result = loader.load_file(conn, path, pseudonymize, run_id).to_dict()
     # what this file fed (its raw table, the ledger, the quarantine), for OpenLineage
     task_lineage.declare_load(path.with_name(result["file_name"]), result)
@@ -102,7 +113,8 @@ def summarize_loads(results: list[dict], not_read: list[dict] = ()) -> dict:
 def build_candidate_marts() -> dict:
     from include.transform import dbt
 
-    return dbt.build(reporting_start=config.reporting_start())
+    dbt.prepare()
+    return dbt.build(_as(config.TRANSFORMER_ROLE), reporting_start=config.reporting_start())
 
 
 def check_candidate_marts(run_id: str | None = None, keep_result: Callable[[dict], None] | None = None) -> dict:
@@ -111,7 +123,7 @@ def check_candidate_marts(run_id: str | None = None, keep_result: Callable[[dict
     from include.gate import checkpoint
 
     try:
-        result = checkpoint.run_quality_gate(config.warehouse_url(), run_id).to_dict()
+        result = checkpoint.run_quality_gate(_as(config.TRANSFORMER_ROLE), run_id).to_dict()
     except QualityGateFailed as failure:
         if keep_result is not None and failure.result is not None:
             keep_result(failure.result.to_dict())
@@ -127,26 +139,27 @@ def publish_marts(run_id: str | None = None, quality_result: dict | None = None,
     from include.transform import dbt
     from include.warehouse import connection
 
-    dbt.generate_docs(inputs=(build or {}).get("inputs"))
+    url = _as(config.TRANSFORMER_ROLE)
+    dbt.generate_docs(url, inputs=(build or {}).get("inputs"))
     manifest = json.loads((config.DBT_TARGET_DIR / "manifest.json").read_text())
-    with connection.connect() as conn:
+    with connection.connect(url) as conn:
         result = publish.publish(conn, run_id, quality_result, build, manifest)
     # candidate.<table> in, marts.<table> out: the lineage graph reaches the published marts
-    task_lineage.declare_publication(result)
+    task_lineage.declare_publication(result, url)
     return result
 
 
 def send_alerts(run_id: str | None = None, quality_result: dict | None = None) -> dict:
     from include.notify import deliver
 
-    return deliver.run_alerts(run_id, quality_result)
+    return deliver.run_alerts(run_id, quality_result, url=_as(config.TRANSFORMER_ROLE))
 
 
 def report() -> str:
     from include.report import summary
     from include.warehouse import connection
 
-    with connection.connect() as conn:
+    with connection.connect(_as(config.TRANSFORMER_ROLE)) as conn:
         text = summary.render(conn)
     log.info("%s", text)
     return text

@@ -1,6 +1,7 @@
 """Shared fixtures: a real PostgreSQL (WAREHOUSE_URL, else 127.0.0.1:5432, else an
-embedded server) with a fresh database per test that needs one, and Airflow's home
-under the project so that DAG runs use their own SQLite metadata database.
+embedded server) with a fresh database per test that needs one; a cluster of the tests' own
+with password logins over TCP, for the roles' login users; and Airflow's home under the
+project so that DAG runs use their own SQLite metadata database.
 
 Tests are sorted by kind into folders, and each gets its folder's marker: unit/ (no
 database, seconds: `make test-unit`), integration/ (a real PostgreSQL, dbt, GX), e2e/ (whole
@@ -35,7 +36,7 @@ sys.path.insert(0, str(ROOT / "dags"))
 from include import config, synthetic  # noqa: E402
 from include.demo import outbox  # noqa: E402
 from include.warehouse import connection, schema  # noqa: E402
-from tests import corpus, robot  # noqa: E402
+from tests import corpus, pgcluster, robot  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -55,7 +56,7 @@ def pytest_collection_modifyitems(config, items):
         if kind not in KINDS:
             raise pytest.UsageError(f"{item.nodeid}: a test lives in tests/unit, tests/integration or tests/e2e")
         item.add_marker(kind)
-        if kind == "unit" and "server_url" in item.fixturenames:
+        if kind == "unit" and {"server_url", "password_server"} & set(item.fixturenames):
             raise pytest.UsageError(f"{item.nodeid} is a unit test but asks for a database: move it to integration/")
 
 
@@ -77,6 +78,16 @@ def server_url() -> str:
     if connection.server_answers(config.LOCAL_SERVER_URL):
         return config.LOCAL_SERVER_URL
     return connection.start_embedded(ROOT / ".warehouse" / "test-pgdata")
+
+
+@pytest.fixture(scope="session")
+def password_server():
+    """A PostgreSQL cluster of the tests' own, reached over TCP with SCRAM passwords only
+    (tests/pgcluster.py): the roles' login users are cluster-wide, so they are made here,
+    never on the shared server, where concurrent tests would set each other's passwords."""
+    cluster = pgcluster.start()
+    yield cluster
+    pgcluster.stop(cluster)
 
 
 @pytest.fixture

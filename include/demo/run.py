@@ -1,16 +1,18 @@
 """`python -m include.cli demo`: the whole pipeline on one machine with nothing configured.
 
 What is not configured gets a local default, and the run says which: an embedded PostgreSQL
-(WAREHOUSE_URL unset), a generated landing folder (LANDING_DIR unset), a key file under
-.secrets/ (no pseudonym key), a local SMTP outbox (no mail server), Airflow's home and its
-SQLite metadata under the project. The defaults are set in this process's environment: the
-DAG runs (dag.test(), in this process) read them as a deployment's tasks read theirs.
+(WAREHOUSE_URL unset) with a login user for each role, their passwords in files under .secrets/,
+a generated landing folder (LANDING_DIR unset), a key file under .secrets/ (no pseudonym key),
+a local SMTP outbox (no mail server), Airflow's home and its SQLite metadata under the project.
+The defaults are set in this process's environment: the DAG runs (dag.test(), in this
+process) read them as a deployment's tasks read theirs.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -26,7 +28,8 @@ from include.warehouse import connection
 
 ROOT = config.PROJECT_ROOT
 DEMO_LANDING = ROOT / ".demo" / "landing"
-DEMO_KEY_FILE = ROOT / ".secrets" / "pseudonym.key"
+DEMO_SECRETS = ROOT / ".secrets"
+DEMO_KEY_FILE = DEMO_SECRETS / "pseudonym.key"
 DEMO_OUTBOX = ROOT / ".demo" / "outbox"
 DEMO_DATABASE = "fpwh"
 DEMO_START = date(2026, 1, 1)
@@ -98,6 +101,27 @@ def _warehouse() -> str:
     return url
 
 
+def _role_logins() -> None:
+    """On the embedded server: a login user for each role without one, its password in
+    .secrets/<role>.password (made once, readable by this user only), so the demo runs as
+    the roles, as a deployment does. A server WAREHOUSE_URL names is left to its operators:
+    login users are the whole server's, and a demo there would set their passwords."""
+    made = []
+    for role, (_, password_env, file_env) in config.ROLE_LOGIN_ENVS.items():
+        if config.env(password_env) or config.env(file_env):
+            continue
+        path = DEMO_SECRETS / f"{role}.password"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(24) + "\n")
+        os.environ[file_env] = str(path)
+        made.append(role)
+    if made:
+        say(f"roles: login users for {', '.join(made)}, passwords in {DEMO_SECRETS.relative_to(ROOT)}/<role>.password "
+            "(the embedded server trusts its local socket: they count over TCP)")
+
+
 def _landing() -> Path:
     if value := config.env(config.LANDING_DIR_ENV):
         say(f"landing folder: {value}")
@@ -138,7 +162,10 @@ def _mail() -> None:
 def demo() -> int:
     started = time.monotonic()
     airflow_environment()
+    embedded = config.env(config.WAREHOUSE_URL_ENV) is None
     _warehouse()
+    if embedded:
+        _role_logins()
     _landing()
     _key()
     _mail()

@@ -7,16 +7,15 @@ import json
 
 from include.contract import idnumber
 from include.gate.result import jsonable
-from include.warehouse import connection, schema
+from include.warehouse import connection
 
 RESULTS_TABLE = "audit.quality_results"
 
 
 
 def record_results(url: str, run_id: str, validated_at: dt.datetime, checkpoint: str, results: list[dict]) -> None:
-    """Append one row per expectation to audit.quality_results."""
+    """Append one row per expectation to audit.quality_results (which `schema.apply` made)."""
     with connection.connect(url) as conn:
-        schema.apply(conn)  # the table exists (include/warehouse/schema.py declares it)
         with conn.transaction(), conn.cursor() as cur:
             cur.executemany(
                 """insert into audit.quality_results (run_id, validated_at, checkpoint, suite, table_name,

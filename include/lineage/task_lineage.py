@@ -47,11 +47,12 @@ def declare_load(path: str, result: Mapping[str, Any]) -> None:
         log.warning("no OpenLineage inputs and outputs for loading %s: %s", Path(path).name, exc)
 
 
-def declare_publication(result: Mapping[str, Any]) -> None:
-    """In the publish task: candidate tables in, published marts out. Never fails the task."""
+def declare_publication(result: Mapping[str, Any], url: str | None = None) -> None:
+    """In the publish task: candidate tables in, published marts out, their columns read on
+    the warehouse at `url` (by default WAREHOUSE_URL). Never fails the task."""
     try:
         if settings.task_lineage_enabled():
-            declare_task_lineage(*publish_lineage(result))
+            declare_task_lineage(*publish_lineage(result, url))
     except Exception as exc:
         log.warning("no OpenLineage inputs and outputs for the publication: %s", exc)
 

@@ -26,7 +26,7 @@ import psycopg
 from include import config
 from include.errors import AlertDeliveryFailed
 from include.notify import channels, collect, templates
-from include.warehouse import connection, schema
+from include.warehouse import connection
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,6 @@ def deliver(
     alerts = list(alerts)
     result = {"alerts": len(alerts), "sent": 0, "suppressed": 0, "failed": 0, "undelivered": 0, "emails": 0,
               "webhooks": 0}
-    schema.apply(conn)  # alerts.sent_alerts exists
     if not alerts:
         return result
     with conn.transaction():
@@ -204,9 +203,11 @@ def _send(
     return reached, errors
 
 
-def run_alerts(run_id: str | None = None, quality: dict | None = None, data_docs: str | None = None) -> dict:
-    """Collect and deliver this run's alerts on the warehouse (WAREHOUSE_URL), as the DAG would."""
+def run_alerts(run_id: str | None = None, quality: dict | None = None, data_docs: str | None = None,
+               url: str | None = None) -> dict:
+    """Collect and deliver this run's alerts on the warehouse at `url` (by default
+    WAREHOUSE_URL), as the DAG would."""
     from include.warehouse import connection
 
-    with connection.connect() as conn:
+    with connection.connect(url) as conn:
         return deliver(conn, collect.collect_alerts(conn, run_id, quality, data_docs))

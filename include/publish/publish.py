@@ -4,7 +4,8 @@ The previous publication is kept as `marts_previous`, so `rollback()` can restor
 BI tools read `marts` only; a query never sees half of a publication because the swap
 is two schema renames and the grants inside one transaction. The transaction holds the
 schema lock (include/warehouse/schema.py): publications, rollbacks and schema changes happen
-one at a time.
+one at a time. Both run as the transformer (include/warehouse/roles.py), which owns the
+schemas they rename; the owner has applied the schema before (`schema.apply`).
 """
 
 from __future__ import annotations
@@ -43,10 +44,10 @@ def _record(conn, action: str, run_id: str | None, quality: dict | None = None, 
     counts = hashes.row_counts(conn, PUBLISHED)
     digests = hashes.content_hashes(conn, PUBLISHED)
     build = build or {}
-    publication_id = conn.execute(
+    publication_id = conn.execute(  # published_by: the login user, not the role it works as
         """insert into audit.publications (action, run_id, row_counts, content_hashes, quality,
-               dbt_invocation_id, build_inputs, model_lineage, restored_publication_id)
-           values (%s, %s, %s, %s, %s, %s, %s, %s, %s) returning publication_id""",
+               dbt_invocation_id, build_inputs, model_lineage, restored_publication_id, published_by)
+           values (%s, %s, %s, %s, %s, %s, %s, %s, %s, session_user) returning publication_id""",
         (action, run_id, json.dumps(counts), json.dumps(digests), json.dumps(quality) if quality else None,
          build.get("dbt_invocation_id"), json.dumps(build.get("inputs")) if build.get("inputs") else None,
          json.dumps(lineage) if lineage else None, restored),
@@ -57,7 +58,6 @@ def _record(conn, action: str, run_id: str | None, quality: dict | None = None, 
 def publish(conn: psycopg.Connection, run_id: str | None = None, quality: dict | None = None,
             build: dict | None = None, manifest: dict | None = None) -> dict:
     """Make the candidate schema the published marts; keep the old marts as the previous."""
-    schema.apply(conn)
     with conn.transaction():
         schema.lock(conn)
         if not hashes.schema_exists(conn, CANDIDATE):
@@ -69,14 +69,13 @@ def publish(conn: psycopg.Connection, run_id: str | None = None, quality: dict |
         conn.execute(f"alter schema {CANDIDATE} rename to {PUBLISHED}")
         schema.grant_published(conn, previous=PREVIOUS if had_marts else None)
         result = _record(conn, "publish", run_id, quality, build, model_lineage(manifest) if manifest else None)
-        schema.create_audit_views(conn)
+        schema.recreate_sources_view(conn)
     log.info("published marts (publication %s): %s", result["publication_id"], result["row_counts"])
     return result
 
 
 def rollback(conn: psycopg.Connection, run_id: str | None = None) -> dict:
     """Restore the previous publication; the rolled-back one becomes the previous."""
-    schema.apply(conn)
     with conn.transaction():
         schema.lock(conn)
         if not hashes.schema_exists(conn, PREVIOUS):
@@ -89,6 +88,6 @@ def rollback(conn: psycopg.Connection, run_id: str | None = None) -> dict:
         conn.execute(f"alter schema marts_rolling_back rename to {PREVIOUS}")
         schema.grant_published(conn, previous=PREVIOUS)
         result = _record(conn, "rollback", run_id, restored=restored[0] if restored else None)
-        schema.create_audit_views(conn)
+        schema.recreate_sources_view(conn)
     log.info("rolled back to the previous publication (publication %s)", result["publication_id"])
     return result

@@ -11,7 +11,7 @@ from pathlib import Path
 from include import config
 from include.errors import DbtFailed
 from include.lineage import dbt_events
-from include.warehouse import connection, schema
+from include.warehouse import connection, roles, schema
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +19,8 @@ DBT_PROJECT_DIR = config.DBT_PROJECT_DIR
 
 
 def dbt_environment(url: str) -> dict[str, str]:
-    """What profiles.yml reads: the warehouse connection, split from its URL; and no usage
+    """What profiles.yml reads: the warehouse connection, split from its URL (its session
+    options, the role dbt works as among them, go by libpq's PGOPTIONS); and no usage
     statistics sent (there is no network, and nothing to tell)."""
     p = connection.parts(url)
     names = config.DBT_PROFILE_ENVS
@@ -32,7 +33,8 @@ def dbt_environment(url: str) -> dict[str, str]:
         names["dbname"]: p.dbname,
         # No JIT in dbt's sessions: the models' cost estimates (CTEs, date ranges) are high
         # enough to trigger it, and compiling takes seconds a query without saving any.
-        config.PG_OPTIONS_ENV: _with_option(config.env(config.PG_OPTIONS_ENV) or "", "-c jit=off"),
+        config.PG_OPTIONS_ENV: _with_option(" ".join(filter(None, [p.options, config.env(config.PG_OPTIONS_ENV)])),
+                                            "-c jit=off"),
         config.DBT_USAGE_STATS_ENV: config.env(config.DBT_USAGE_STATS_ENV) or "false",
     }
 
@@ -83,6 +85,16 @@ def run_dbt_with_lineage(args: list[str], url: str, reporting_start: str | None 
         dbt_events.emit_dbt_run(config.DBT_TARGET_DIR, url, not_before=started)
 
 
+def prepare(owner_url: str | None = None) -> None:
+    """As the warehouse's owner (by default WAREHOUSE_URL), before a build: the ledger's views
+    as this version defines them, and fresh statistics of the loaded tables (only their
+    owner may analyze them)."""
+    owner_url = owner_url or config.warehouse_url()
+    with connection.connect(owner_url) as conn:
+        schema.apply(conn)
+    analyze_loaded_tables(owner_url)
+
+
 def analyze_loaded_tables(url: str) -> None:
     """Statistics for the tables the loader wrote, so dbt's queries get sensible plans."""
     with connection.connect(url, autocommit=True) as conn:
@@ -104,12 +116,10 @@ def build_inputs(url: str, reporting_start: str | None = None) -> dict:
 
 def build(url: str | None = None, reporting_start: str | None = None, inputs: dict | None = None) -> dict:
     """Seeds first, recreated (they are small, and their columns change with the catalogue),
-    then every model with its data and unit tests, into the candidate schema. `inputs`
-    (from a past publication) repeats that build; by default they are taken now."""
-    url = url or config.warehouse_url()
-    with connection.connect(url) as conn:  # the ledger's views as this version defines them
-        schema.apply(conn)
-    analyze_loaded_tables(url)
+    then every model with its data and unit tests, into the candidate schema, on the
+    warehouse at `url` (by default as the transformer: include/warehouse/roles.py), after
+    `prepare`. `inputs` (from a past publication) repeats that build; by default they are taken now."""
+    url = url or roles.url(roles.TRANSFORMER_ROLE)
     inputs = inputs or build_inputs(url, reporting_start)
     pinned = {"max_file_id": inputs["max_file_id"], "evaluation_date": inputs["evaluation_date"]}
     results = run_dbt_with_lineage(["seed", "--full-refresh"], url, inputs["reporting_start"], pinned)
@@ -128,8 +138,9 @@ def build(url: str | None = None, reporting_start: str | None = None, inputs: di
 def generate_docs(url: str | None = None, inputs: dict | None = None) -> Path | None:
     """dbt's documentation with its lineage graph, as one static page (.docs/index.html).
     Run on the candidate about to be published, so the page describes what BI tools read.
-    Documentation is not a gate: a failure is logged and publication goes on."""
-    url = url or config.warehouse_url()
+    Documentation is not a gate: a failure is logged and publication goes on. By default
+    as the transformer, who owns what it describes."""
+    url = url or roles.url(roles.TRANSFORMER_ROLE)
     inputs = inputs or {}
     pinned = {k: inputs[k] for k in ("max_file_id", "evaluation_date") if k in inputs}
     try:

@@ -31,6 +31,7 @@ class ConnectionParts:
     user: str
     password: str
     dbname: str
+    options: str  # session settings given at connection start (the role, include/warehouse/roles.py)
 
 
 def parts(url: str) -> ConnectionParts:
@@ -41,6 +42,7 @@ def parts(url: str) -> ConnectionParts:
         user=str(info.get("user") or "postgres"),
         password=str(info.get("password") or ""),
         dbname=str(info.get("dbname") or "postgres"),
+        options=str(info.get("options") or ""),
     )
 
 

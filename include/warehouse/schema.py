@@ -1,29 +1,35 @@
 """Every schema, table, view and grant of the warehouse outside dbt, and the roles.
 
-dbt builds staging, intermediate and the candidate marts; everything else is declared
-here and applied by `apply` (idempotent, any number of times, by any number of processes
-at once: one advisory lock serialises it). The audit views read `marts`, which each
-publication swaps in, so `create_audit_views` and the grants on `marts` are applied by the
-publishing transaction itself.
+dbt builds staging, intermediate, reference and the candidate marts; everything else is
+declared here and applied by `apply`, on the owner's connection (WAREHOUSE_URL): idempotent,
+any number of times, by any number of processes at once (one advisory lock serialises it).
+One audit view reads `marts`, which each publication swaps in, so `recreate_sources_view`
+and the grants on `marts` are applied by the publishing transaction itself.
 
-Roles: `fp_loader` (ingest and raw, the only reader of the quarantine), `fp_bi_reader`
-(marts only), `fp_auditor` (marts and audit). None but the loader sees personal data.
+Roles (include/warehouse/roles.py; none logs in, each has a login user of its own):
+`fp_loader` writes ingest and raw and is the only reader of the quarantine;
+`fp_transformer` reads raw and the ledger, owns what dbt builds (staging, intermediate,
+reference, candidate, and so `marts` and `marts_previous`, which are renamed candidates)
+and publishes; `fp_bi_reader` reads `marts` only; `fp_auditor` reads `marts`,
+`marts_previous` (the publication a rollback would restore: checked before it is made) and
+`audit`. None but the loader sees a delivered ID number or name.
 """
 
 from __future__ import annotations
 
 import psycopg
+from psycopg import sql
 
 from include.contract import registry
-
-LOADER_ROLE = "fp_loader"
-BI_ROLE = "fp_bi_reader"
-AUDITOR_ROLE = "fp_auditor"
-ROLES = (LOADER_ROLE, BI_ROLE, AUDITOR_ROLE)
+from include.warehouse import roles
+from include.warehouse.roles import AUDITOR_ROLE, BI_ROLE, LOADER_ROLE, TRANSFORMER_ROLE
 
 CANDIDATE = "candidate"  # where dbt builds the marts (dbt_project.yml), checked before publication
 PUBLISHED = "marts"  # what BI tools read
 PREVIOUS = "marts_previous"  # the publication before, kept for rollback
+# what dbt builds (dbt_project.yml) and the publication renames: the transformer's
+TRANSFORMER_SCHEMAS = ("staging", "intermediate", "reference", CANDIDATE, PUBLISHED, PREVIOUS)
+SOURCES_VIEW = "audit.indicator_value_sources"  # the audit view on `marts`, remade by each publication
 _LOCK = "select pg_advisory_xact_lock(hashtext('fpwh_schema'))"
 
 INGEST_DDL = """
@@ -215,7 +221,7 @@ comment on table alerts.sent_alerts is
 
 _SOURCE_KINDS = ", ".join(f"('{s.code}', '{s.kind}')" for s in registry.SOURCES)
 
-AUDIT_VIEWS_DDL = f"""
+AUDIT_VIEWS_DDL = """
 create or replace view audit.publication_history as
 select publication_id, action, published_at, published_by, run_id, dbt_invocation_id,
        coalesce(restored_publication_id, publication_id) as contents_of_publication_id,
@@ -248,6 +254,9 @@ group by q.file_id, reason;
 comment on view audit.quarantine_reasons is
     'Per delivered file, the number of quarantined rows per reason (the rows themselves stay with the loader role).';
 
+"""
+
+SOURCES_VIEW_DDL = f"""
 create or replace view audit.indicator_value_sources as
 with publication as (
     select contents_of_publication_id, (build_inputs ->> 'max_file_id')::bigint as max_file_id
@@ -310,7 +319,8 @@ def lock(conn: psycopg.Connection) -> None:
 
 
 def apply(conn: psycopg.Connection) -> None:
-    """Create whatever is missing: schemas, tables, views, roles and their grants."""
+    """Create whatever is missing: schemas, tables, views, roles, login users and grants.
+    On the owner's connection."""
     with conn.transaction():
         lock(conn)
         conn.execute(INGEST_DDL)
@@ -319,29 +329,73 @@ def apply(conn: psycopg.Connection) -> None:
         conn.execute(AUDIT_DDL)
         conn.execute(RESULTS_DDL)
         conn.execute(SENT_ALERTS_DDL)
-        for role in ROLES:
-            if conn.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone() is None:
-                conn.execute(f"create role {role} nologin")
-        conn.execute(f"grant usage on schema ingest, raw to {LOADER_ROLE}")
-        conn.execute(f"grant select, insert on all tables in schema ingest, raw to {LOADER_ROLE}")
-        # the delivery status: the loader's ingest.file_deliveries, the auditor's audit views
-        conn.execute(f"grant execute on function ingest.delivery_status_as_of(bigint) to {LOADER_ROLE}, {AUDITOR_ROLE}")
-        # the loader keeps delivered lines out of the server log (ingest.loader.server_log_without_rows)
-        conn.execute(f"grant set on parameter log_error_verbosity to {LOADER_ROLE}")
+        conn.execute(AUDIT_VIEWS_DDL)
+        for role in roles.GROUP_ROLES:
+            roles.ensure_role(conn, role)
+        roles.apply_logins(conn)
+        conn.execute(GRANTS_DDL)
+        hand_over_to_transformer(conn)
+
+
+GRANTS_DDL = f"""
+grant usage on schema ingest, raw to {LOADER_ROLE};
+grant select, insert on all tables in schema ingest, raw to {LOADER_ROLE};
+grant update on ingest.file_ledger to {LOADER_ROLE};  -- a file's counts, once its rows are in
+grant delete on all tables in schema raw to {LOADER_ROLE};  -- rows of a key conflict move to the quarantine
+grant usage on all sequences in schema ingest to {LOADER_ROLE};
+
+-- dbt creates its schemas; the transformer reads the loaded rows, never the quarantine's
+grant usage on schema ingest, raw, audit, alerts to {TRANSFORMER_ROLE};
+grant select on all tables in schema raw to {TRANSFORMER_ROLE};
+grant select on ingest.file_ledger, ingest.file_deliveries to {TRANSFORMER_ROLE};
+grant select, insert on audit.publications, audit.quality_results, alerts.sent_alerts to {TRANSFORMER_ROLE};
+grant select on audit.current_publication to {TRANSFORMER_ROLE};
+grant usage on all sequences in schema audit, alerts to {TRANSFORMER_ROLE};
+grant create on schema audit to {TRANSFORMER_ROLE};  -- {SOURCES_VIEW}, remade by each publication
+do $$ begin
+    execute format('grant create on database %I to {TRANSFORMER_ROLE}', current_database());
+end $$;
+
+grant usage on schema audit to {AUDITOR_ROLE};
+grant select on all tables in schema audit to {AUDITOR_ROLE};
+
+-- the delivery status: the loader's ingest.file_deliveries, dbt's staging, the audit views
+grant execute on function ingest.delivery_status_as_of(bigint) to {LOADER_ROLE}, {TRANSFORMER_ROLE}, {AUDITOR_ROLE};
+-- the loader keeps delivered lines out of the server log (ingest.loader.server_log_without_rows)
+grant set on parameter log_error_verbosity to {LOADER_ROLE};
+"""
+
+
+def hand_over_to_transformer(conn: psycopg.Connection) -> None:
+    """The transformer owns what dbt builds and the publication renames: a warehouse built
+    before the roles (by the owner) is handed over, once."""
+    owner = roles.TRANSFORMER_ROLE
+    for (name,) in conn.execute("select nspname from pg_namespace where nspname = any(%s) and nspowner <> %s::regrole",
+                                (list(TRANSFORMER_SCHEMAS), owner)).fetchall():
+        conn.execute(sql.SQL("alter schema {} owner to {}").format(sql.Identifier(name), sql.Identifier(owner)))
+    relations = conn.execute(
+        """select c.oid::regclass::text from pg_class c join pg_namespace n on n.oid = c.relnamespace
+           where (n.nspname = any(%s) or c.oid = to_regclass(%s)) and c.relkind in ('r', 'p', 'v', 'm')
+             and c.relowner <> %s::regrole""", (list(TRANSFORMER_SCHEMAS), SOURCES_VIEW, owner)).fetchall()
+    for (relation,) in relations:  # regclass text: quoted where it must be
+        conn.execute(sql.SQL("alter table {} owner to {}").format(sql.SQL(relation), sql.Identifier(owner)))
 
 
 def grant_published(conn: psycopg.Connection, previous: str | None = None) -> None:
-    """Readers' grants after a publication or a rollback: BI tools read `marts` and not the
-    `previous` publication kept beside it. Inside the publishing transaction."""
+    """Readers' grants after a publication or a rollback, inside the publishing transaction:
+    BI tools read `marts`, not the `previous` publication kept beside it; the auditor reads
+    both (what a rollback would restore, and what the last publication changed)."""
     if previous is not None:
         conn.execute(f"revoke usage on schema {previous} from {BI_ROLE}")
-    conn.execute(f"grant usage on schema {PUBLISHED} to {BI_ROLE}")
-    conn.execute(f"grant select on all tables in schema {PUBLISHED} to {BI_ROLE}")
+        # its tables keep the grants they had as marts; granted again so that the
+        # auditor's reading of it is a decision written here, not a leftover of the rename
+        conn.execute(f"grant usage on schema {previous} to {AUDITOR_ROLE}")
+    conn.execute(f"grant usage on schema {PUBLISHED} to {BI_ROLE}, {AUDITOR_ROLE}")
+    conn.execute(f"grant select on all tables in schema {PUBLISHED} to {BI_ROLE}, {AUDITOR_ROLE}")
 
 
-def create_audit_views(conn: psycopg.Connection) -> None:
-    """(Re)create the audit views on the marts just published, and the auditor's grants;
+def recreate_sources_view(conn: psycopg.Connection) -> None:
+    """(Re)create the audit view on the marts just published, and the auditor's grant on it;
     inside the publishing transaction."""
-    conn.execute(AUDIT_VIEWS_DDL)
-    conn.execute(f"grant usage on schema audit, {PUBLISHED} to {AUDITOR_ROLE}")
-    conn.execute(f"grant select on all tables in schema audit, {PUBLISHED} to {AUDITOR_ROLE}")
+    conn.execute(SOURCES_VIEW_DDL)
+    conn.execute(f"grant select on {SOURCES_VIEW} to {AUDITOR_ROLE}")

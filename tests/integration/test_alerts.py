@@ -27,6 +27,7 @@ from include.errors import AlertDeliveryFailed
 from include.notify import channels as notify_channels
 from include.notify import collect, deliver
 from include.transform import marts_contract
+from include.warehouse import schema
 from tests.oracle import wilson_ratio
 
 SEED = PROJECT_ROOT / "dbt_project" / "seeds" / "ref_alert_recipients.csv"
@@ -194,6 +195,7 @@ def channels(smtp_server, robot_server):
 @pytest.fixture
 def conn(fresh_db):
     with psycopg.connect(fresh_db) as connection:
+        schema.apply(connection)  # alerts.sent_alerts, as the pipeline's first task makes it
         connection.execute(MARTS_DDL)
         with connection.cursor() as cur:
             cur.executemany("insert into marts.indicator_catalog (indicator_code, name_zh, name_en, unit, "

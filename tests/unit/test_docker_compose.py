@@ -305,3 +305,19 @@ def test_airflow_sends_lineage_to_marquez(services):
         assert env["OPENLINEAGE_NAMESPACE"].startswith("${OPENLINEAGE_NAMESPACE:-"), name
     for name in AIRFLOW_SERVICES - {"airflow-init"}:
         assert services[name]["depends_on"]["marquez"]["condition"] == "service_healthy", name
+
+
+def test_airflow_gets_every_roles_password_as_a_docker_secret(compose, services):
+    from include import config
+
+    declared = compose.get("secrets") or {}
+    documented = set(re.findall(r"^([A-Z_][A-Z0-9_]*)=", ENV_EXAMPLE.read_text("utf-8"), re.M))
+    for role, (_, password_env, file_env) in config.ROLE_LOGIN_ENVS.items():
+        secret = f"{role}_password"
+        assert declared.get(secret) == {"environment": password_env}, secret
+        assert password_env in documented, f"{password_env} is not in .env.example"
+        for name in AIRFLOW_SERVICES:
+            assert secret in services[name].get("secrets", []), f"{name} lacks the secret {secret}"
+            env = _environment(services[name])
+            assert env[file_env] == f"/run/secrets/{secret}", name
+            assert password_env not in env, f"{name}: {password_env} in the environment, not as a secret"
