@@ -9,8 +9,10 @@ transaction (the previous publication is kept as `marts_previous`). A check fail
 its block level (thresholds: seed `ref_quality_thresholds`) fails the run and leaves the
 published marts as they were; one failing at its warn level publishes and alerts. Last, `send_alerts` tells the
 lead units and the commission (email, chat robot, `alerts.sent_alerts`) about blocked or
-warned checks, missed targets, high sex ratios and late or missing extracts; it runs
-even when the gate blocked publication.
+warned checks, a failed dbt build (an error, or a data test failing at severity error:
+nothing is checked or published, the failing models and tests are named), missed
+targets, high sex ratios and late or missing extracts; it runs even when the build failed
+or the gate blocked publication, and the run still ends failed.
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ from include import tasks
 def fp_transform():
     @task
     def build_candidate_marts() -> dict:
-        return tasks.build_candidate_marts()
+        ti = get_current_context()["ti"]
+        return tasks.build_candidate_marts(
+            keep_failure=lambda failure: ti.xcom_push(key="build_failure", value=failure))
 
     @task
     def quality_gate() -> dict:
@@ -54,9 +58,11 @@ def fp_transform():
 
     @task(trigger_rule="all_done")
     def send_alerts() -> dict:
-        """Runs whatever happened before it: a blocked gate is exactly what must be told."""
+        """Runs whatever happened before it: a failed build or a blocked gate is exactly what must be told."""
         context = get_current_context()
-        return tasks.send_alerts(context["run_id"], context["ti"].xcom_pull(task_ids="quality_gate", key="quality"))
+        ti = context["ti"]
+        return tasks.send_alerts(context["run_id"], ti.xcom_pull(task_ids="quality_gate", key="quality"),
+                                 ti.xcom_pull(task_ids="build_candidate_marts", key="build_failure"))
 
     built = build_candidate_marts()
     checked = quality_gate()

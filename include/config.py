@@ -82,6 +82,9 @@ ROLE_LOGIN_ENVS = {  # group role: (user name, password, password file)
 # ---- Airflow --------------------------------------------------------------------------------
 
 AIRFLOW_TASK_ENV = "AIRFLOW_CTX_TASK_ID"  # set by Airflow in a task's process
+AIRFLOW_HOME_ENV = "AIRFLOW_HOME"
+DEMO_LOCK_FILE = "fpwh-demo.lock"  # in Airflow's home: held by the live demo (include/demo/recover.py)
+PIPELINE_DAG_IDS = ("fp_ingest", "fp_transform")  # in the order the demo runs them
 
 SMTP_CONN_ID = "fp_smtp"
 PSEUDONYM_KEY_CONN_ID = "fp_pseudonym_key"  # its password holds the key
@@ -108,6 +111,7 @@ XLSX_READER_MEMORY_BYTES = 6 << 30  # the address space of the child process tha
 KNOWN_TEXTS = 1 << 16  # distinct texts a column's parser remembers (dates, codes): memory stays flat
 GATE_SAMPLES = 5  # failing rows a quality check reports
 ALERT_SAMPLES = 5  # samples an alert lists
+ALERT_FAILED_NODES = 10  # failing dbt nodes a build-failure alert names
 ALERT_SUPPRESSION_HOURS = 24  # an alert delivered within this many hours is not sent again
 WEBHOOK_MAX_BYTES = 4000  # the WeCom robot takes at most 4096 bytes of markdown
 DELIVERY_TIMEOUT_SECONDS = 10  # per SMTP or webhook call

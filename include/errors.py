@@ -29,7 +29,22 @@ class MissingPseudonymKey(WarehouseError, RuntimeError):
 
 
 class DbtFailed(WarehouseError, RuntimeError):
-    """dbt did not succeed; the message names the failing nodes."""
+    """dbt did not succeed; the message names the failing nodes (with dbt's messages, for the log).
+
+    `failures` holds the nodes that failed as {"node", "resource_type", "status", "failures"}
+    (the unique id, model/test/seed..., error or fail, a test's failing row count) and `skipped`
+    how many nodes dbt skipped after them: names and counts only, never dbt's messages, which
+    can quote a row's values. `summary()` is what the alert is made of.
+    """
+
+    def __init__(self, message: str, command: str = "", failures: list[dict] | None = None, skipped: int = 0):
+        super().__init__(message)
+        self.command = command
+        self.failures = list(failures or [])
+        self.skipped = skipped
+
+    def summary(self) -> dict:
+        return {"command": self.command, "failed": self.failures, "skipped": self.skipped, "error": None}
 
 
 class QualityGateFailed(WarehouseError):
@@ -41,6 +56,10 @@ class QualityGateFailed(WarehouseError):
     def __init__(self, message: str, result=None):
         super().__init__(message)
         self.result = result
+
+
+class CandidateBusy(WarehouseError, RuntimeError):
+    """Another live build holds the candidate schema's lock: it is being built now."""
 
 
 class NothingToPublish(WarehouseError, RuntimeError):

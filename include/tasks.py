@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from include import config
-from include.errors import QualityGateFailed
+from include.errors import DbtFailed, QualityGateFailed
 from include.ingest.loader import LoadResult, LoadStatus
 
 # Each task imports the rooms it needs when it runs: a task process (one per mapped load,
@@ -110,11 +110,24 @@ def summarize_loads(results: list[dict], not_read: list[dict] = ()) -> dict:
     return {"files": counts, "raw_tables_updated": updated}
 
 
-def build_candidate_marts() -> dict:
+def build_candidate_marts(keep_failure: Callable[[dict], None] | None = None) -> dict:
+    """dbt build into the candidate schema; when it fails, `keep_failure(summary)` receives
+    what failed before the exception goes on (the alert task tells the commission): the
+    failing nodes' names and statuses (DbtFailed.summary()), or only the error's type when
+    the build failed otherwise. Never dbt's messages: they can quote a row's values."""
     from include.transform import dbt
 
     dbt.prepare()
-    return dbt.build(_as(config.TRANSFORMER_ROLE), reporting_start=config.reporting_start())
+    try:
+        return dbt.build(_as(config.TRANSFORMER_ROLE), reporting_start=config.reporting_start())
+    except DbtFailed as failure:
+        if keep_failure is not None:
+            keep_failure(failure.summary())
+        raise
+    except Exception as failure:
+        if keep_failure is not None:
+            keep_failure({"command": None, "failed": [], "skipped": 0, "error": type(failure).__name__})
+        raise
 
 
 def check_candidate_marts(run_id: str | None = None, keep_result: Callable[[dict], None] | None = None) -> dict:
@@ -149,10 +162,13 @@ def publish_marts(run_id: str | None = None, quality_result: dict | None = None,
     return result
 
 
-def send_alerts(run_id: str | None = None, quality_result: dict | None = None) -> dict:
+def send_alerts(run_id: str | None = None, quality_result: dict | None = None,
+                build_failure: dict | None = None) -> dict:
+    """The run's alerts: a failed build (`build_failure`, what build_candidate_marts kept), the
+    gate's blocked or warned checks, and what the published marts show."""
     from include.notify import deliver
 
-    return deliver.run_alerts(run_id, quality_result, url=_as(config.TRANSFORMER_ROLE))
+    return deliver.run_alerts(run_id, quality_result, url=_as(config.TRANSFORMER_ROLE), build_failure=build_failure)
 
 
 def report() -> str:

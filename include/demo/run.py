@@ -21,7 +21,7 @@ from datetime import date
 from pathlib import Path
 
 from include import config, tasks
-from include.demo import outbox
+from include.demo import outbox, recover
 from include.ingest import pseudonym
 from include.lineage import settings as lineage_settings
 from include.warehouse import connection
@@ -43,7 +43,7 @@ def say(message: str) -> None:
 
 def airflow_environment() -> None:
     """Airflow's home (SQLite metadata, logs) lives under the project; set before importing it."""
-    os.environ.setdefault("AIRFLOW_HOME", str(config.AIRFLOW_HOME))
+    os.environ.setdefault(config.AIRFLOW_HOME_ENV, str(config.AIRFLOW_HOME))
     os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(config.DAGS_DIR))
     os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     os.environ.setdefault("AIRFLOW__COSMOS__ENABLE_TELEMETRY", "False")
@@ -163,6 +163,8 @@ def demo() -> int:
     started = time.monotonic()
     airflow_environment()
     embedded = config.env(config.WAREHOUSE_URL_ENV) is None
+    # held to the end of this process: the next demo knows whether this one is still alive
+    lock = recover.hold_demo_lock(Path(os.environ[config.AIRFLOW_HOME_ENV]))  # noqa: F841
     _warehouse()
     if embedded:
         _role_logins()
@@ -171,7 +173,9 @@ def demo() -> int:
     _mail()
     say("preparing Airflow's metadata database")
     migrate_airflow_db()
-    for dag_id in ("fp_ingest", "fp_transform"):
+    # runs a killed demo left running: no process of theirs is alive (this one holds the lock)
+    recover.fail_dead_runs(config.PIPELINE_DAG_IDS, say)
+    for dag_id in config.PIPELINE_DAG_IDS:
         say(f"running DAG {dag_id}")
         run_dag(dag_id)
     say(f"done in {time.monotonic() - started:.0f} s")

@@ -1,6 +1,8 @@
 """What to tell whom: the alerts of a run, each with its kind, severity and recipients.
 
 What is alerted (`collect_alerts`):
+  - a dbt build that failed (`build_failure`: the failing models' and tests' names, never
+    dbt's messages, which can quote a row's values): nothing was checked or published;
   - quality-gate checks that blocked publication (`quality["failed"]`) or only warned
     (`quality["warned"]`, optional: the gate today only blocks);
   - every indicator x org unit that misses its target in the NEWEST published period of
@@ -24,6 +26,7 @@ The words of each alert are `templates`'.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 from dataclasses import dataclass
 from enum import StrEnum
@@ -42,6 +45,7 @@ log = logging.getLogger(__name__)
 class AlertKind(StrEnum):
     """What an alert is about; the value is what alerts.sent_alerts.kind holds."""
 
+    BUILD_FAILED = "build_failed"
     QUALITY_BLOCK = "quality_block"
     QUALITY_WARN = "quality_warn"
     TARGET_MISSED = "target_missed"
@@ -64,6 +68,7 @@ class Severity(StrEnum):
 
 
 SEVERITIES = {
+    AlertKind.BUILD_FAILED: Severity.CRITICAL,
     AlertKind.QUALITY_BLOCK: Severity.CRITICAL,
     AlertKind.QUALITY_WARN: Severity.WARNING,
     AlertKind.TARGET_MISSED: Severity.WARNING,
@@ -98,6 +103,7 @@ def collect_alerts(
     data_docs: str | None,
     *,
     today: dt.date | None = None,
+    build_failure: dict | None = None,
 ) -> list[Alert]:
     """The alerts of this run: quality failures, missed targets, high sex ratios, late or
     missing extracts, each routed to its lead unit and the commission.
@@ -114,7 +120,8 @@ def collect_alerts(
     optional `warned` list warnings. `data_docs` (else the result's `data_docs`, else the
     local Data Docs index when it exists) and the run id (else the result's `run_id`) are
     named in every message. `today` (default: today in the district's time zone) dates how
-    long a missing extract is overdue.
+    long a missing extract is overdue. `build_failure` is what the build task kept when dbt
+    failed (include.errors.DbtFailed.summary()): one alert, to the commission.
     """
     quality = quality or {}
     run_id = run_id or quality.get("run_id")
@@ -124,7 +131,8 @@ def collect_alerts(
     with conn.transaction():
         orgs = _org_names(conn)
         catalog = _catalog(conn)
-        alerts = _quality_alerts(quality, catalog, orgs, footer, run_id)
+        alerts = _build_alerts(build_failure, footer, run_id)
+        alerts += _quality_alerts(quality, catalog, orgs, footer, run_id)
         alerts += _indicator_alerts(conn, orgs, footer, run_id)
         alerts += _timeliness_alerts(conn, today, footer, run_id)
     log.info("%d alerts collected (run %s)", len(alerts), run_id)
@@ -155,6 +163,21 @@ def _docs_text(data_docs) -> str | None:
     if not links and index.is_file() and (link := config.public_link(index)):
         links = [link]
     return "、".join(links) or None
+
+
+# the build --------------------------------------------------------------------------
+
+
+def _build_alerts(failure: dict | None, footer: list[str], run_id) -> list[Alert]:
+    """A failed dbt build: to the commission (it runs the warehouse), keyed by what failed, so
+    the same failure is suppressed within the interval and a different one is told."""
+    if not failure:
+        return []
+    nodes = sorted(str(f.get("node")) for f in failure.get("failed") or [])
+    what = ",".join(nodes) or str(failure.get("error") or "unknown")
+    digest = hashlib.sha256(what.encode()).hexdigest()[:16]
+    key = f"build_failed|{failure.get('command') or 'build'}|{digest}"
+    return [_alert(key, AlertKind.BUILD_FAILED, [], templates.build_failed_message(failure, footer), run_id)]
 
 
 # quality ---------------------------------------------------------------------------

@@ -204,10 +204,10 @@ def _send(
 
 
 def run_alerts(run_id: str | None = None, quality: dict | None = None, data_docs: str | None = None,
-               url: str | None = None) -> dict:
+               url: str | None = None, build_failure: dict | None = None) -> dict:
     """Collect and deliver this run's alerts on the warehouse at `url` (by default
     WAREHOUSE_URL), as the DAG would."""
     from include.warehouse import connection
 
     with connection.connect(url) as conn:
-        return deliver(conn, collect.collect_alerts(conn, run_id, quality, data_docs))
+        return deliver(conn, collect.collect_alerts(conn, run_id, quality, data_docs, build_failure=build_failure))

@@ -83,6 +83,42 @@ def sample_text(sample: dict, catalog: dict, orgs: dict) -> str:
     return "，".join(parts)
 
 
+# --------------------------------------------------------------------------- the build
+
+RESOURCE_NAMES = {"model": "模型", "test": "数据测试", "unit_test": "单元测试", "seed": "种子表",
+                  "snapshot": "快照"}
+STATUS_NAMES = {"error": "运行出错", "fail": "未通过", "runtime error": "运行出错"}
+STEP_NAMES = {"seed": "dbt seed（参照表）", "build": "dbt build（模型、数据测试与单元测试）"}
+
+
+def build_failed_message(failure: dict, footer: list[str]) -> tuple[str, str]:
+    """A dbt build that failed: which step, which nodes (names and statuses, a test's failing
+    row count), how many were skipped after them; never dbt's messages (they can quote rows)."""
+    failed = [f for f in failure.get("failed") or [] if isinstance(f, dict)]
+    step = STEP_NAMES.get(failure.get("command") or "", "dbt")
+    lines = [f"步骤：{step}"]
+    if failed:
+        lines.append(f"失败节点（共 {len(failed)} 个）：")
+        for f in failed[: config.ALERT_FAILED_NODES]:
+            kind = RESOURCE_NAMES.get(str(f.get("resource_type")), str(f.get("resource_type") or "节点"))
+            status = STATUS_NAMES.get(str(f.get("status")), str(f.get("status")))
+            rows = f"，{f['failures']} 行不符" if isinstance(f.get("failures"), int) and f["failures"] else ""
+            lines.append(f"  - {kind} {f.get('node')}：{status}{rows}")
+        if len(failed) > config.ALERT_FAILED_NODES:
+            lines.append(f"  … 另有 {len(failed) - config.ALERT_FAILED_NODES} 个")
+    else:
+        lines.append(f"错误：{failure.get('error') or 'dbt 未能运行'}（未产生节点结果）")
+    if failure.get("skipped"):
+        lines.append(f"因此跳过的下游节点：{failure['skipped']} 个")
+    lines += [
+        "影响：候选数据未完整生成，未做质量检查，未发布；已发布的数据保持上一版不变。",
+        "详情（dbt 的原始报错）见 Airflow 任务 build_candidate_marts 的日志。",
+    ]
+    lines += footer
+    count = f"{len(failed)} 个节点失败" if failed else "运行出错"
+    return f"【指标计算失败·未发布】{step}：{count}", "\n".join(lines)
+
+
 # --------------------------------------------------------------------------- quality
 
 

@@ -5,7 +5,10 @@ BI tools read `marts` only; a query never sees half of a publication because the
 is two schema renames and the grants inside one transaction. The transaction holds the
 schema lock (include/warehouse/schema.py): publications, rollbacks and schema changes happen
 one at a time. Both run as the transformer (include/warehouse/roles.py), which owns the
-schemas they rename; the owner has applied the schema before (`schema.apply`).
+schemas they rename; the owner has applied the schema before (`schema.apply`). A candidate a
+live build still writes (it holds the candidate's lock) is not published. Killed inside the
+transaction, a publication leaves nothing of itself: the marts are as they were, and the
+candidate is dropped and rebuilt by the next build.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import logging
 
 import psycopg
 
-from include.errors import NothingToPublish
+from include.errors import CandidateBusy, NothingToPublish
 from include.publish import hashes
 from include.warehouse import schema
 
@@ -62,6 +65,8 @@ def publish(conn: psycopg.Connection, run_id: str | None = None, quality: dict |
         schema.lock(conn)
         if not hashes.schema_exists(conn, CANDIDATE):
             raise NothingToPublish("there is no candidate schema to publish: run the dbt build first")
+        if schema.candidate_is_being_built(conn):
+            raise CandidateBusy(f"a build is writing the {CANDIDATE} schema now: not published")
         conn.execute(f"drop schema if exists {PREVIOUS} cascade")
         had_marts = hashes.schema_exists(conn, PUBLISHED)
         if had_marts:

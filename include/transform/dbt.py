@@ -6,16 +6,19 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from include import config
-from include.errors import DbtFailed
+from include.errors import CandidateBusy, DbtFailed
 from include.lineage import dbt_events
 from include.warehouse import connection, roles, schema
 
 log = logging.getLogger(__name__)
 
 DBT_PROJECT_DIR = config.DBT_PROJECT_DIR
+FAILED_STATUSES = ("error", "fail", "runtime error")  # dbt's RunStatus and TestStatus that fail a command
 
 
 def dbt_environment(url: str) -> dict[str, str]:
@@ -64,13 +67,18 @@ def run_dbt(args: list[str], url: str | None = None, reporting_start: str | None
     results = []
     if outcome.result is not None and hasattr(outcome.result, "results"):
         for r in outcome.result.results:
-            results.append({"node": r.node.unique_id, "status": str(r.status),
-                            "seconds": round(r.execution_time, 2), "message": r.message})
+            results.append({"node": r.node.unique_id, "resource_type": str(r.node.resource_type),
+                            "status": str(r.status), "seconds": round(r.execution_time, 2),
+                            "message": r.message, "failures": r.failures})
     if not outcome.success:
         failed = [f"{r['node']} ({r['status']}: {r['message']})" for r in results
                   if r["status"] not in ("success", "pass", "skipped")]
         detail = "; ".join(failed) if failed else str(outcome.exception)
-        raise DbtFailed(f"dbt {' '.join(args)} failed: {detail}")
+        # what an alert may say: the failing nodes' names and statuses, not dbt's messages
+        failures = [{"node": r["node"], "resource_type": r["resource_type"], "status": r["status"],
+                     "failures": r["failures"]} for r in results if r["status"] in FAILED_STATUSES]
+        skipped = sum(r["status"] == "skipped" for r in results)
+        raise DbtFailed(f"dbt {' '.join(args)} failed: {detail}", args[0], failures, skipped)
     return results
 
 
@@ -114,17 +122,38 @@ def build_inputs(url: str, reporting_start: str | None = None) -> dict:
     return {"max_file_id": max_file_id, "reporting_start": reporting_start, "evaluation_date": today}
 
 
+@contextmanager
+def building_candidate(url: str) -> Iterator[None]:
+    """Hold the candidate schema for a build: its session-level lock, on a connection of its
+    own for the whole build (the server releases it when the connection ends, also when the
+    build's process is killed). A candidate schema found then was left by an earlier build,
+    one that died mid-way among them: it is dropped, and that is logged. When a live build
+    holds the lock, nothing is dropped and this build does not start (CandidateBusy)."""
+    with connection.connect(url, autocommit=True) as guard:
+        if not schema.claim_candidate(guard):
+            raise CandidateBusy(f"another build is writing the {schema.CANDIDATE} schema now (it holds its lock): "
+                                "this build did not start; run it again once that one has ended")
+        dropped = schema.drop_candidate(guard)
+        if dropped is not None:
+            log.warning("dropped the %s schema an earlier build left (%d tables and views; no live build holds "
+                        "it: a build that died, a run the quality gate blocked, or a rebuild)",
+                        schema.CANDIDATE, dropped)
+        yield
+
+
 def build(url: str | None = None, reporting_start: str | None = None, inputs: dict | None = None) -> dict:
     """Seeds first, recreated (they are small, and their columns change with the catalogue),
     then every model with its data and unit tests, into the candidate schema, on the
     warehouse at `url` (by default as the transformer: include/warehouse/roles.py), after
-    `prepare`. `inputs` (from a past publication) repeats that build; by default they are taken now."""
+    `prepare`, holding the candidate's lock (`building_candidate`). `inputs` (from a past
+    publication) repeats that build; by default they are taken now."""
     url = url or roles.url(roles.TRANSFORMER_ROLE)
-    inputs = inputs or build_inputs(url, reporting_start)
-    pinned = {"max_file_id": inputs["max_file_id"], "evaluation_date": inputs["evaluation_date"]}
-    results = run_dbt_with_lineage(["seed", "--full-refresh"], url, inputs["reporting_start"], pinned)
-    results += run_dbt_with_lineage(["build", "--exclude", "resource_type:seed"], url,
-                                    inputs["reporting_start"], pinned)
+    with building_candidate(url):
+        inputs = inputs or build_inputs(url, reporting_start)
+        pinned = {"max_file_id": inputs["max_file_id"], "evaluation_date": inputs["evaluation_date"]}
+        results = run_dbt_with_lineage(["seed", "--full-refresh"], url, inputs["reporting_start"], pinned)
+        results += run_dbt_with_lineage(["build", "--exclude", "resource_type:seed"], url,
+                                        inputs["reporting_start"], pinned)
     run_results = json.loads((config.DBT_TARGET_DIR / "run_results.json").read_text())
     slowest = sorted(results, key=lambda r: -r["seconds"])[:5]
     return {

@@ -13,6 +13,11 @@ reference, candidate, and so `marts` and `marts_previous`, which are renamed can
 and publishes; `fp_bi_reader` reads `marts` only; `fp_auditor` reads `marts`,
 `marts_previous` (the publication a rollback would restore: checked before it is made) and
 `audit`. None but the loader sees a delivered ID number or name.
+
+The candidate schema has a lock of its own (`claim_candidate`): the build writing it holds
+it, session-level, for the whole build; a candidate found without a live holder was left by
+a build that ended (or died) and is dropped by the next (`drop_candidate`); a publication
+does not swap in a candidate whose lock is held (`candidate_is_being_built`).
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ PREVIOUS = "marts_previous"  # the publication before, kept for rollback
 TRANSFORMER_SCHEMAS = ("staging", "intermediate", "reference", CANDIDATE, PUBLISHED, PREVIOUS)
 SOURCES_VIEW = "audit.indicator_value_sources"  # the audit view on `marts`, remade by each publication
 _LOCK = "select pg_advisory_xact_lock(hashtext('fpwh_schema'))"
+# held by the build writing the candidate schema, for the whole build (session-level)
+_CANDIDATE_KEY = "hashtext('fpwh_candidate')"
 
 INGEST_DDL = """
 create schema if not exists ingest;
@@ -316,6 +323,34 @@ def lock(conn: psycopg.Connection) -> None:
     """The one lock of the warehouse's structure, held to the end of the transaction: DDL and
     grants (`apply`) and the publication's schema swap happen one at a time."""
     conn.execute(_LOCK)
+
+
+def claim_candidate(conn: psycopg.Connection) -> bool:
+    """Take the candidate schema's lock for this session, without waiting: False when another
+    session (a live build) holds it. Held until `conn` closes; a killed process's connection
+    ends and the server releases its lock."""
+    return conn.execute(f"select pg_try_advisory_lock({_CANDIDATE_KEY})").fetchone()[0]
+
+
+def candidate_is_being_built(conn: psycopg.Connection) -> bool:
+    """Inside a transaction: whether a build holds the candidate schema's lock now (the
+    publication does not swap in a schema still being written)."""
+    return not conn.execute(f"select pg_try_advisory_xact_lock({_CANDIDATE_KEY})").fetchone()[0]
+
+
+def drop_candidate(conn: psycopg.Connection) -> int | None:
+    """Drop the candidate schema, under the schema lock (a publication renames it); the number
+    of tables and views it held, None when there was none. The caller holds its lock."""
+    with conn.transaction():
+        lock(conn)
+        held = conn.execute(
+            "select count(c.oid) from pg_namespace n left join pg_class c on c.relnamespace = n.oid "
+            "and c.relkind in ('r', 'v', 'm', 'p', 'f') where n.nspname = %s group by n.oid",
+            (CANDIDATE,)).fetchone()
+        if held is None:
+            return None
+        conn.execute(f"drop schema {CANDIDATE} cascade")
+        return held[0]
 
 
 def apply(conn: psycopg.Connection) -> None:
