@@ -13,7 +13,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export PYTHONPATH := $(CURDIR)
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test test-unit stack-test lint bench-load bench-build docs up down lock venv clean
+.PHONY: demo test test-unit stack-test kill-test lint bench-load bench-build docs up down lock venv clean
 
 venv: $(VENV)/.installed
 
@@ -34,6 +34,9 @@ test-unit: venv ## the fast loop: tests/unit only (no database), seconds
 
 stack-test: venv ## production-like: the four Airflow services natively on PostgreSQL, two instalments and a quiet day (STACK_TEST_ARGS=--help)
 	$(PY) -m tests.stack.run $(STACK_TEST_ARGS)
+
+kill-test: venv ## the demo killed (SIGKILL) mid-load and inside the publish transaction, rerun: it converges to an uninterrupted run's marts and ledger (KILL_TEST_ARGS=--help)
+	$(PY) -m tests.kill.run $(KILL_TEST_ARGS)
 
 lint: venv ## ruff over the whole tree (configured in pyproject.toml)
 	$(VENV)/bin/ruff check .

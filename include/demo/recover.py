@@ -11,10 +11,15 @@ on this Airflow home, so a run of the project's DAGs still running or queued the
 to a demo that is gone: `fail_dead_runs` marks it and its unfinished task instances failed.
 A demo that does not get the lock stops at once and touches nothing (`hold_demo_lock`).
 
-Under the real scheduler (the deployment, the stack test) Airflow closes such runs itself:
-a task instance whose process stops heart-beating is failed after
-[scheduler] task_instance_heartbeat_timeout, and a restarted scheduler resets or adopts
-the task instances of a scheduler that died ([scheduler] orphaned_tasks_check_interval).
+Under the real scheduler (the deployment, the stack test) Airflow 3.3 closes such runs
+itself, and nothing here is used: a running task instance whose process stops heart-beating
+is failed after [scheduler] task_instance_heartbeat_timeout (300 s), and its run with it
+(retries are 0); a scheduler that died (no heartbeat for [scheduler]
+scheduler_health_check_threshold, 30 s) has its queued and running task instances reset by
+the next scheduler's adopt_or_reset_orphaned_tasks (at start, then every
+orphaned_tasks_check_interval, 300 s), and they run again: a load or a publication killed
+mid-way left nothing of itself, so running it again is safe. (In 3.3.2 a task instance
+killed before its first heartbeat is missed by the heartbeat check: apache/airflow#66773.)
 """
 
 from __future__ import annotations
