@@ -34,7 +34,11 @@ def test_a_failed_build_hands_on_its_summary_and_still_fails(monkeypatch):
 
     failed = [{"node": "test.fp_warehouse.not_null_x", "resource_type": "test", "status": "fail", "failures": 2}]
 
-    def fails(**_):
+    # no server: the build is replaced, and the owner's preparation before it too
+    monkeypatch.setenv("WAREHOUSE_URL", "postgresql://owner@127.0.0.1:1/warehouse")
+    monkeypatch.setattr(dbt, "prepare", lambda *_: None)
+
+    def fails(*_, **__):
         raise DbtFailed("dbt build failed: test.fp_warehouse.not_null_x (fail: Got 2 results, row 'A1')",
                         "build", failed, 7)
 
@@ -44,7 +48,7 @@ def test_a_failed_build_hands_on_its_summary_and_still_fails(monkeypatch):
         tasks.build_candidate_marts(keep_failure=kept.append)
     assert kept == [{"command": "build", "failed": failed, "skipped": 7, "error": None}]
 
-    def breaks(**_):
+    def breaks(*_, **__):
         raise ConnectionError("server at 10.0.0.1 said: row A1 ...")
 
     monkeypatch.setattr(dbt, "build", breaks)
