@@ -38,7 +38,6 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -51,6 +50,7 @@ import psycopg  # noqa: E402
 from include.contract import registry  # noqa: E402
 from include.publish import hashes  # noqa: E402
 from include.warehouse import connection  # noqa: E402
+from tests.checks import Checks, Fatal  # noqa: E402
 
 STARTED = time.monotonic()
 FIRST_MONTH = date(2026, 1, 1)
@@ -60,24 +60,6 @@ POLL = 0.05  # s between looks at the database while waiting for a stage
 
 def say(message: str) -> None:
     print(f"[kill {time.monotonic() - STARTED:6.1f}s] {message}", flush=True)
-
-
-class Fatal(AssertionError):
-    """A stage the rest depends on did not happen."""
-
-
-@dataclass
-class Checks:
-    results: list[tuple[str, bool, str]] = field(default_factory=list)
-
-    def check(self, name: str, ok: bool, detail: str = "") -> bool:
-        self.results.append((name, bool(ok), detail))
-        print(f"  {'PASS' if ok else 'FAIL'}  {name}" + (f"  ({detail})" if detail else ""), flush=True)
-        return bool(ok)
-
-    def require(self, name: str, ok: bool, detail: str = "") -> None:
-        if not self.check(name, ok, detail):
-            raise Fatal(f"{name}: {detail}")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

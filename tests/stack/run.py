@@ -41,6 +41,7 @@ if str(ROOT) not in sys.path:  # `python tests/stack/run.py` as well as `python 
 
 import psycopg  # noqa: E402
 
+from tests.checks import Checks, Fatal  # noqa: E402
 from tests.stack.services import (  # noqa: E402
     Api,
     ApiError,
@@ -62,33 +63,9 @@ FINISHED = ("success", "failed")
 STARTED = time.monotonic()
 QUIET_DAY_SECONDS = 30  # the issue's bound for an ingest run with nothing new, under this stack
 
+
 def say(message: str) -> None:
     print(f"[stack {time.monotonic() - STARTED:6.1f}s] {message}", flush=True)
-
-
-class Fatal(AssertionError):
-    """A check the rest of the scenario depends on failed."""
-
-
-# ---- checks and timings -------------------------------------------------------------------------
-
-
-@dataclass
-class Checks:
-    results: list[tuple[str, bool, str]] = field(default_factory=list)
-
-    def check(self, name: str, ok: bool, detail: str = "") -> bool:
-        self.results.append((name, bool(ok), detail))
-        print(f"  {'PASS' if ok else 'FAIL'}  {name}" + (f"  ({detail})" if detail else ""), flush=True)
-        return bool(ok)
-
-    def require(self, name: str, ok: bool, detail: str = "") -> None:
-        if not self.check(name, ok, detail):
-            raise Fatal(f"{name}: {detail}")
-
-    @property
-    def failed(self) -> list[tuple[str, bool, str]]:
-        return [r for r in self.results if not r[1]]
 
 
 @dataclass
