@@ -1,7 +1,7 @@
 """The channels alerts go by: email (SMTP) and the units' chat robots (webhooks).
 
-Email: one message per recipient unit. Robots: one JSON post per robot, in the WeCom robot
-format {"msgtype": "markdown", "markdown": {"content": ...}}.
+Email: one message per recipient unit, HTML with a plain-text alternative. Robots: one JSON
+post per robot, in the WeCom robot format {"msgtype": "markdown", "markdown": {"content": ...}}.
 
 Configuration (no credentials in code; names in include.config):
   SMTP     Airflow connection `fp_smtp` (host, port, login, password, extra {"from": ...,
@@ -16,8 +16,8 @@ Configuration (no credentials in code; names in include.config):
   Units without a robot are reached by email only. Robot URLs carry their key: they are
   never logged.
 
-A channel sends any message with a key, a subject and a body (`Message`, which
-collect's `Alert` is); what to send and to whom is decided before.
+A channel sends a digest (`Message`: a subject, a plain text, an HTML and a markdown
+rendering, which digest's `Digest` is); what to send and to whom is decided before.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from email.header import Header
+from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import formataddr, formatdate, make_msgid
 from typing import Protocol
@@ -45,9 +46,10 @@ SENDER_NAME = "人口计生数据仓库"
 
 
 class Message(Protocol):
-    key: str
     subject: str
-    body: str
+    text: str
+    html: str
+    markdown: str
 
 
 @dataclass(frozen=True)
@@ -160,16 +162,19 @@ class Mailer:
             smtp.login(s.login, s.password or "")
         return smtp
 
-    def send(self, alert: Message, unit: str, address: str) -> None:
+    def send(self, message: Message, unit: str, address: str, run_id: str | None = None) -> None:
         # compat32 MIMEText and Header: the newer EmailMessage folding drops the space between
         # two RFC 2047 encoded words of a Chinese subject ("目标 ≥ 90%" would arrive as "目标≥ 90%")
-        msg = MIMEText(alert.body, "plain", "utf-8")
-        msg["Subject"] = Header(alert.subject, "utf-8")
+        msg = MIMEMultipart("alternative")
+        msg.attach(MIMEText(message.text, "plain", "utf-8"))
+        msg.attach(MIMEText(message.html, "html", "utf-8"))
+        msg["Subject"] = Header(message.subject, "utf-8")
         msg["From"] = formataddr((SENDER_NAME, self.settings.sender), charset="utf-8")
         msg["To"] = formataddr((unit, address), charset="utf-8")
         msg["Date"] = formatdate(localtime=True)
         msg["Message-ID"] = make_msgid(domain=self.settings.sender.rpartition("@")[2] or None)
-        msg["X-FPWH-Alert-Key"] = alert.key if alert.key.isascii() else Header(alert.key, "utf-8")
+        if run_id:
+            msg["X-FPWH-Run-Id"] = run_id if run_id.isascii() else Header(run_id, "utf-8")
         try:
             if self._smtp is None:
                 self._smtp = self._open()
@@ -188,18 +193,10 @@ class Mailer:
 # --------------------------------------------------------------------------- chat robots
 
 
-def webhook_content(alert: Message) -> str:
-    """The robot's markdown: the subject in bold, the body as quoted lines, at most 4000 bytes."""
-    content = f"**{alert.subject}**\n" + "\n".join(f"> {line}" if line else ">" for line in alert.body.splitlines())
-    data = content.encode("utf-8")
-    if len(data) > config.WEBHOOK_MAX_BYTES:
-        content = data[: config.WEBHOOK_MAX_BYTES - 20].decode("utf-8", "ignore") + "\n> …（详见邮件）"
-    return content
-
-
-def post_webhook(url: str, alert: Message) -> None:
-    """Post `alert` to the robot at `url`; raises RuntimeError, whose text never holds the URL."""
-    payload = {"msgtype": "markdown", "markdown": {"content": webhook_content(alert)}}
+def post_webhook(url: str, content: str) -> None:
+    """Post the markdown `content` to the robot at `url`; raises RuntimeError, whose text never
+    holds the URL."""
+    payload = {"msgtype": "markdown", "markdown": {"content": content}}
     request = urllib.request.Request(
         url, data=json.dumps(payload, ensure_ascii=False).encode("utf-8"), method="POST",
         headers={"Content-Type": "application/json; charset=utf-8"},

@@ -1,4 +1,5 @@
-"""What to tell whom: the alerts of a run, each with its kind, severity and recipients.
+"""What to tell whom: the items of a run, each with its kind, severity and recipients
+(`deliver` puts them into one digest per recipient).
 
 What is alerted (`collect_alerts`):
   - a dbt build that failed (`build_failure`: the failing models' and tests' names, never
@@ -8,9 +9,9 @@ What is alerted (`collect_alerts`):
   - every indicator x org unit that misses its target in the NEWEST published period of
     each period type (per indicator: its newest month, quarter and year), so that a daily
     run does not re-alert all history;
-  - sex ratios at birth above the target (107), saying whether they are significantly high
-    (`is_significantly_high`: the Wilson interval's low bound exceeds 107) or above the
-    range but not significantly so;
+  - sex ratios at birth significantly above the target (107: `is_significantly_high`, the
+    Wilson interval's low bound exceeds it); one above 107 but not significantly so is
+    shown in the report, not told;
   - extracts late (the newest due period of each source) or missing (every period still
     missing: an open problem keeps being reported, once per suppression interval).
 
@@ -20,7 +21,7 @@ samples name — and always the commission (区人口计生委). The units' mail
 are data: the dbt seed `ref_alert_recipients`, read from the warehouse as
 `reference.ref_alert_recipients` when the alerts are delivered (`deliver`).
 
-The words of each alert are `templates`'.
+The words of each item are `templates`'.
 """
 
 from __future__ import annotations
@@ -50,7 +51,6 @@ class AlertKind(StrEnum):
     QUALITY_WARN = "quality_warn"
     TARGET_MISSED = "target_missed"
     SEX_RATIO_SIGNIFICANTLY_HIGH = "sex_ratio_significantly_high"
-    SEX_RATIO_ABOVE_RANGE = "sex_ratio_above_range"
     EXTRACT_LATE = "extract_late"
     EXTRACT_MISSING = "extract_missing"
 
@@ -73,69 +73,74 @@ SEVERITIES = {
     AlertKind.QUALITY_WARN: Severity.WARNING,
     AlertKind.TARGET_MISSED: Severity.WARNING,
     AlertKind.SEX_RATIO_SIGNIFICANTLY_HIGH: Severity.CRITICAL,
-    AlertKind.SEX_RATIO_ABOVE_RANGE: Severity.NOTICE,
     AlertKind.EXTRACT_LATE: Severity.WARNING,
     AlertKind.EXTRACT_MISSING: Severity.CRITICAL,
 }
 
+
 @dataclass(frozen=True)
 class Alert:
-    key: str  # stable across runs: what suppression compares
+    """One item of a digest: what it is about (`key`, stable across runs), for whom, its words."""
+
+    key: str  # stable across runs: what tells an item already sent from a new one
     kind: AlertKind
     severity: Severity
     recipients: tuple[str, ...]  # unit names (unit_zh), the commission included
-    subject: str
-    body: str
+    item: templates.Item
     run_id: str | None = None
 
+    @property
+    def subject(self) -> str:
+        return self.item.title
 
-def _alert(key: str, kind: AlertKind, recipients, message: tuple[str, str], run_id) -> Alert:
+    @property
+    def body(self) -> str:
+        return "\n".join(self.item.details)
+
+
+def _alert(key: str, kind: AlertKind, recipients, item: templates.Item, run_id) -> Alert:
     units = tuple(dict.fromkeys(u for u in (*recipients, templates.COMMISSION) if u))
-    subject, body = message
-    return Alert(key, kind, kind.severity, units,
-                 templates.mask_id_numbers(subject), templates.mask_id_numbers(body), run_id)
+    return Alert(key, kind, kind.severity, units, templates.masked(item), run_id)
 
 
 def collect_alerts(
     conn: psycopg.Connection,
     run_id: str | None,
     quality: dict | None,
-    data_docs: str | None,
     *,
     today: dt.date | None = None,
     build_failure: dict | None = None,
 ) -> list[Alert]:
-    """The alerts of this run: quality failures, missed targets, high sex ratios, late or
-    missing extracts, each routed to its lead unit and the commission.
+    """The items of this run: quality failures, missed targets, significantly high sex
+    ratios, late or missing extracts, each routed to its lead unit and the commission.
 
     Indicators are read from the published `marts.indicator_values`, and only for the
     NEWEST period of each period type of each indicator (its newest month, quarter and
-    year): a daily run alerts the current figures, not all history again. The sex ratio at
-    birth above its target is alerted as significantly high (`is_significantly_high`) or as
-    above the range but not significant. Timeliness (`marts.source_timeliness`): the newest
-    due period of each source when it was late, and every period still missing.
+    year): a daily run tells the current figures, not all history again. The sex ratio at
+    birth is told only when significantly high (`is_significantly_high`: its Wilson
+    interval's low bound exceeds the target); a ratio above the target whose interval
+    reaches below it is noise at a town's few births, and is shown in the report only.
+    Timeliness (`marts.source_timeliness`): the newest due period of each source when it
+    was late, and every period still missing.
 
     `quality` is the quality gate's result as a plain dict (what the gate task hands on,
     whether the gate passed or blocked): its `failed` entries are blocking checks, an
-    optional `warned` list warnings. `data_docs` (else the result's `data_docs`, else the
-    local Data Docs index when it exists) and the run id (else the result's `run_id`) are
-    named in every message. `today` (default: today in the district's time zone) dates how
-    long a missing extract is overdue. `build_failure` is what the build task kept when dbt
-    failed (include.errors.DbtFailed.summary()): one alert, to the commission.
+    optional `warned` list warnings; the run id defaults to the result's `run_id`. `today`
+    (default: today in the district's time zone) dates how long a missing extract is
+    overdue. `build_failure` is what the build task kept when dbt failed
+    (include.errors.DbtFailed.summary()): one item, to the commission.
     """
     quality = quality or {}
     run_id = run_id or quality.get("run_id")
-    docs = _docs_text(data_docs if data_docs is not None else quality.get("data_docs"))
     today = today or dt.datetime.now(config.DISTRICT_TIMEZONE).date()
-    footer = templates.footer(docs, run_id)
     with conn.transaction():
         orgs = _org_names(conn)
         catalog = _catalog(conn)
-        alerts = _build_alerts(build_failure, footer, run_id)
-        alerts += _quality_alerts(quality, catalog, orgs, footer, run_id)
-        alerts += _indicator_alerts(conn, orgs, footer, run_id)
-        alerts += _timeliness_alerts(conn, today, footer, run_id)
-    log.info("%d alerts collected (run %s)", len(alerts), run_id)
+        alerts = _build_alerts(build_failure, run_id)
+        alerts += _quality_alerts(quality, catalog, _check_descriptions(conn), orgs, run_id)
+        alerts += _indicator_alerts(conn, orgs, run_id)
+        alerts += _timeliness_alerts(conn, today, run_id)
+    log.info("%d alert items collected (run %s)", len(alerts), run_id)
     return alerts
 
 
@@ -154,7 +159,18 @@ def _catalog(conn) -> dict[str, dict]:
     return {}
 
 
-def _docs_text(data_docs) -> str | None:
+THRESHOLDS_TABLE = "reference.ref_quality_thresholds"
+
+
+def _check_descriptions(conn) -> dict[tuple[str, str], str]:
+    """(check, scope) -> the check in words for people (the seed's description_zh)."""
+    if not connection.relation_exists(conn, THRESHOLDS_TABLE):
+        return {}
+    rows = conn.execute(f"select check_name, scope, description_zh from {THRESHOLDS_TABLE}").fetchall()
+    return {(check, scope): text for check, scope, text in rows if text}
+
+
+def docs_link(data_docs) -> str | None:
     """Links to the Data Docs pages (or the site's index) under the public base URL; None
     without one (a worker's file path helps no recipient)."""
     pages = data_docs if isinstance(data_docs, (list, tuple)) else [data_docs]
@@ -168,57 +184,61 @@ def _docs_text(data_docs) -> str | None:
 # the build --------------------------------------------------------------------------
 
 
-def _build_alerts(failure: dict | None, footer: list[str], run_id) -> list[Alert]:
+def _build_alerts(failure: dict | None, run_id) -> list[Alert]:
     """A failed dbt build: to the commission (it runs the warehouse), keyed by what failed, so
-    the same failure is suppressed within the interval and a different one is told."""
+    the same failure is one item across runs and a different one is a new item."""
     if not failure:
         return []
     nodes = sorted(str(f.get("node")) for f in failure.get("failed") or [])
     what = ",".join(nodes) or str(failure.get("error") or "unknown")
     digest = hashlib.sha256(what.encode()).hexdigest()[:16]
     key = f"build_failed|{failure.get('command') or 'build'}|{digest}"
-    return [_alert(key, AlertKind.BUILD_FAILED, [], templates.build_failed_message(failure, footer), run_id)]
+    return [_alert(key, AlertKind.BUILD_FAILED, [], templates.build_failed_item(failure), run_id)]
 
 
 # quality ---------------------------------------------------------------------------
 
 
-# Timeliness checks of the gate: the late and missing extracts are alerted one by one from
-# marts.source_timeliness already, with their unit and days; a second alert would repeat them.
+# Timeliness checks of the gate: the late and missing extracts are told one by one from
+# marts.source_timeliness already, with their unit and days; a second item would repeat them.
 TIMELINESS_CHECKS = frozenset({"late_days", "missing_periods"})
 
 
-def _quality_alerts(quality: dict, catalog: dict, orgs: dict, footer: list[str], run_id) -> list[Alert]:
+def _quality_alerts(quality: dict, catalog: dict, descriptions: dict, orgs: dict, run_id) -> list[Alert]:
     alerts = []
     levels = (("block", quality.get("failed") or []), ("warn", quality.get("warned") or []))
     for level, entries in levels:
         for entry in entries:
             if level == "warn" and entry.get("check") in TIMELINESS_CHECKS:
                 continue
-            alerts.append(_quality_alert(level, entry, catalog, orgs, footer, run_id))
+            alerts.append(_quality_alert(level, entry, catalog, descriptions, orgs, run_id))
     return alerts
 
 
-def _quality_alert(level: str, entry: dict, catalog: dict, orgs: dict, footer: list[str], run_id) -> Alert:
+def _quality_alert(level: str, entry: dict, catalog: dict, descriptions: dict, orgs: dict, run_id) -> Alert:
     check = str(entry.get("check") or entry.get("expectation") or "unknown_check")
     table = entry.get("table") or ""
     samples = [s for s in entry.get("samples") or [] if isinstance(s, dict)]
-    units = []
+    units, scopes = [], []
     for s in samples:  # the lead units of what the failing rows are about
         if s.get("indicator_code") in catalog:
             units.append(catalog[s["indicator_code"]]["lead_unit"])
+            scopes.append(s["indicator_code"])
         if s.get("source_code") in registry.SOURCES_BY_CODE:
             units.append(registry.SOURCES_BY_CODE[s["source_code"]].unit_zh)
+            scopes.append(s["source_code"])
+    described = next((descriptions[(check, scope)] for scope in (*scopes, "*") if (check, scope) in descriptions),
+                     None)
     kind = AlertKind.QUALITY_BLOCK if level == "block" else AlertKind.QUALITY_WARN
-    message = templates.quality_message(entry, check, table, samples, blocking=level == "block",
-                                        catalog=catalog, orgs=orgs, footer=footer)
+    item = templates.quality_item(entry, check, table, samples, blocking=level == "block",
+                                  description_zh=described, catalog=catalog, orgs=orgs)
     key = f"quality|{level}|{check}|{table}"
-    return _alert(key, kind, units, message, run_id)
+    return _alert(key, kind, units, item, run_id)
 
 
 # indicators ------------------------------------------------------------------------
 
-_MISSED_TARGETS = """
+_TOLD_INDICATORS = """
 with newest as (
     select indicator_code, period_type, max(period_start) as period_start
     from marts.indicator_values
@@ -232,38 +252,30 @@ from marts.indicator_values v
 join newest using (indicator_code, period_type, period_start)
 left join marts.indicator_catalog c using (indicator_code)
 where v.target_met = false
+  and (v.indicator_code <> %(sex_ratio)s or v.is_significantly_high)
 order by v.indicator_code, array_position(array['month', 'quarter', 'year'], v.period_type),
          v.org_level, v.org_code
 """
 
-_INDICATOR_MESSAGES = {
-    AlertKind.TARGET_MISSED: templates.target_missed_message,
-    AlertKind.SEX_RATIO_SIGNIFICANTLY_HIGH: templates.sex_ratio_significantly_high_message,
-    AlertKind.SEX_RATIO_ABOVE_RANGE: templates.sex_ratio_above_range_message,
-}
 
-
-def _indicator_alerts(conn, orgs: dict, footer: list[str], run_id) -> list[Alert]:
+def _indicator_alerts(conn, orgs: dict, run_id) -> list[Alert]:
     if not all(connection.relation_exists(conn, r) for r in ("marts.indicator_values", "marts.indicator_catalog")):
-        log.info("no published marts.indicator_values yet: no indicator alerts")
+        log.info("no published marts.indicator_values yet: no indicator items")
         return []
-    cur = conn.execute(_MISSED_TARGETS)
+    cur = conn.execute(_TOLD_INDICATORS, {"sex_ratio": templates.SEX_RATIO})
     names = [d.name for d in cur.description]
-    return [_indicator_alert(dict(zip(names, row, strict=True)), orgs, footer, run_id) for row in cur.fetchall()]
+    return [_indicator_alert(dict(zip(names, row, strict=True)), orgs, run_id) for row in cur.fetchall()]
 
 
-def _indicator_alert(r: dict, orgs: dict, footer: list[str], run_id) -> Alert:
+def _indicator_alert(r: dict, orgs: dict, run_id) -> Alert:
     code = r["indicator_code"]
-    if code == templates.SEX_RATIO and r["is_significantly_high"]:
-        kind = AlertKind.SEX_RATIO_SIGNIFICANTLY_HIGH
-    elif code == templates.SEX_RATIO:
-        kind = AlertKind.SEX_RATIO_ABOVE_RANGE
-    else:
-        kind = AlertKind.TARGET_MISSED
     lead = r["lead_unit"] or r["row_lead_unit"]
-    message = _INDICATOR_MESSAGES[kind](r, orgs, footer, lead)
+    if code == templates.SEX_RATIO:
+        kind, item = AlertKind.SEX_RATIO_SIGNIFICANTLY_HIGH, templates.sex_ratio_significantly_high_item(r, orgs, lead)
+    else:
+        kind, item = AlertKind.TARGET_MISSED, templates.target_missed_item(r, orgs, lead)
     key = f"{kind}|{code}|{r['org_code']}|{r['period_type']}|{r['period_start']}"
-    return _alert(key, kind, [lead], message, run_id)
+    return _alert(key, kind, [lead], item, run_id)
 
 
 # timeliness ------------------------------------------------------------------------
@@ -284,24 +296,22 @@ order by t.source_code, t.period_start
 """
 
 
-def _timeliness_alerts(conn, today: dt.date, footer: list[str], run_id) -> list[Alert]:
+def _timeliness_alerts(conn, today: dt.date, run_id) -> list[Alert]:
     if not connection.relation_exists(conn, "marts.source_timeliness"):
         return []
     cur = conn.execute(_TIMELINESS)
     names = [d.name for d in cur.description]
-    return [_timeliness_alert(dict(zip(names, row, strict=True)), today, footer, run_id) for row in cur.fetchall()]
+    return [_timeliness_alert(dict(zip(names, row, strict=True)), today, run_id) for row in cur.fetchall()]
 
 
-def _timeliness_alert(r: dict, today: dt.date, footer: list[str], run_id) -> Alert:
+def _timeliness_alert(r: dict, today: dt.date, run_id) -> Alert:
     code = r["source_code"]
     src = registry.SOURCES_BY_CODE.get(code)
     unit = src.unit_zh if src else r["delivering_unit"]
     name = src.name_zh if src else code
     if r["status"] == "late":
-        kind = AlertKind.EXTRACT_LATE
-        message = templates.extract_late_message(r, name, unit, footer)
+        kind, item = AlertKind.EXTRACT_LATE, templates.extract_late_item(r, name, unit)
     else:
-        kind = AlertKind.EXTRACT_MISSING
-        message = templates.extract_missing_message(r, name, unit, today, footer)
+        kind, item = AlertKind.EXTRACT_MISSING, templates.extract_missing_item(r, name, unit, today)
     key = f"{kind}|{code}|{r['period_type']}|{r['period_start']}"
-    return _alert(key, kind, [unit], message, run_id)
+    return _alert(key, kind, [unit], item, run_id)

@@ -1,29 +1,44 @@
-"""The words of the alerts: subjects and bodies in Chinese, the figures, periods and targets
-as they are written, and the footer every message ends with.
+"""The words of each alert item, in Chinese: what, where, which period, the value against
+its target, and where to look; the codes in parentheses for the data team.
 
-Each `*_message` function returns (subject, body) for one kind of alert from the row or
-gate entry it is about; which kind an alert is, and to whom it goes, is decided in
-`collect`. Nothing here reads the warehouse.
+Each `*_item` function returns an `Item` for one thing that needs action, from the row or
+gate entry it is about; which kind it is and to whom it goes is decided in `collect`, how
+items are put together into one digest per recipient in `digest`. Nothing here reads the
+warehouse.
 
-The marts hold no ID numbers or names; still, any 15- or 18-digit number in a subject or
-body is masked (`mask_id_numbers`, the definition of include.contract.idnumber, as the
-quality gate does) and the masking is logged.
+The marts hold no ID numbers or names; still, any 15- or 18-digit number in an item is
+masked (`mask_id_numbers`, the definition of include.contract.idnumber, as the quality
+gate does) and the masking is logged.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
+from dataclasses import dataclass
 
 from include import config
 from include.contract import idnumber
 
 log = logging.getLogger(__name__)
 
-COMMISSION = "区人口计生委"  # the commission: a copy of every alert, and the default chat robot
+COMMISSION = "区人口计生委"  # the commission: every item, and the default chat robot
 SEX_RATIO = config.SEX_RATIO_INDICATOR
 PERIOD_NAMES = {"month": "月", "quarter": "季度", "year": "年"}
 DIRECTION_WORDS = {">=": ("≥", "不低于"), "<=": ("≤", "不高于")}
+
+
+@dataclass(frozen=True)
+class Item:
+    """One thing that needs action, as a reader sees it in a digest."""
+
+    title: str  # one line that stands alone: what · where · period: value (target)
+    details: tuple[str, ...]  # the lines a reader needs to act on it
+    group: str = ""  # its heading within its section (the indicator, the source); "" stands alone
+    line: str = ""  # the item under its group heading (where · period: value)
+    facts: str = ""  # what it says: an item with the same key and facts is unchanged
+    anchor: str = ""  # the report's section that shows it (index.html#<anchor>)
 
 
 def mask_id_numbers(text: str) -> str:
@@ -34,15 +49,12 @@ def mask_id_numbers(text: str) -> str:
     return masked
 
 
+def masked(item: Item) -> Item:
+    return Item(mask_id_numbers(item.title), tuple(mask_id_numbers(d) for d in item.details),
+                mask_id_numbers(item.group), mask_id_numbers(item.line), item.facts, item.anchor)
+
+
 # --------------------------------------------------------------------------- pieces
-
-
-def footer(docs: str | None, run_id: str | None) -> list[str]:
-    lines = []
-    if docs:
-        lines.append(f"数据质量报告（Data Docs）：{docs}")
-    lines.append(f"运行编号（run id）：{run_id or '（未提供）'}")
-    return lines
 
 
 def org_text(orgs: dict[str, str], code: str | None) -> str:
@@ -71,14 +83,40 @@ def target_text(direction: str | None, target: float | None, percent: bool) -> s
     return f"{symbol} {target:g}{'%' if percent else ''}"
 
 
+def beijing_time(moment: dt.datetime) -> str:
+    return moment.astimezone(config.DISTRICT_TIMEZONE).strftime("%Y-%m-%d %H:%M")
+
+
+# What the columns of a gate check's failing rows are called for a reader.
+COLUMN_NAMES = {
+    "source_code": "数据源", "file_name": "文件", "as_of_date": "数据截至", "org_code": "地区",
+    "indicator_code": "指标", "period_type": "周期类型", "period_start": "周期起始", "row_number": "行号",
+    "rows_read": "读入行数", "rows_loaded": "装载行数", "rows_quarantined": "隔离行数", "rows_warned": "有疑问行数",
+    "quarantined_share": "隔离比例", "id_warning_share": "身份证号有疑问比例", "volume_change": "行数变化",
+    "previous_file_name": "上次文件", "previous_rows_loaded": "上次装载行数", "empty_columns": "为空的列",
+    "days_late": "逾期天数", "missing_periods": "缺报期数", "delivering_unit": "报送单位",
+}
+
+
+def observed_text(observed: str | None) -> str:
+    """What the gate observed, for a reader: its row counts in Chinese, anything else as the
+    gate wrote it (for the data team)."""
+    text = str(observed or "").strip()
+    if match := re.fullmatch(r"(\d+) rows?", text):
+        return f"共 {match[1]} 行，不在预期范围内"
+    return f"未通过（{text}）" if text else "未通过"
+
+
 def sample_text(sample: dict, catalog: dict, orgs: dict) -> str:
     parts = []
     for k, v in sample.items():
-        text = f"{k}={v}"
+        text = f"{COLUMN_NAMES.get(k, k)}：{v}"
         if k == "org_code" and v in orgs:
-            text += f"（{orgs[v]}）"
+            text = f"地区：{orgs[v]}（{v}）"
         elif k == "indicator_code" and v in catalog:
-            text += f"（{catalog[v]['name_zh']}）"
+            text = f"指标：{catalog[v]['name_zh']}（{v}）"
+        elif k == "period_type" and v in PERIOD_NAMES:
+            text = f"周期类型：{PERIOD_NAMES[v]}"
         parts.append(text)
     return "，".join(parts)
 
@@ -91,7 +129,7 @@ STATUS_NAMES = {"error": "运行出错", "fail": "未通过", "runtime error": "
 STEP_NAMES = {"seed": "dbt seed（参照表）", "build": "dbt build（模型、数据测试与单元测试）"}
 
 
-def build_failed_message(failure: dict, footer: list[str]) -> tuple[str, str]:
+def build_failed_item(failure: dict) -> Item:
     """A dbt build that failed: which step, which nodes (names and statuses, a test's failing
     row count), how many were skipped after them; never dbt's messages (they can quote rows)."""
     failed = [f for f in failure.get("failed") or [] if isinstance(f, dict)]
@@ -112,47 +150,42 @@ def build_failed_message(failure: dict, footer: list[str]) -> tuple[str, str]:
         lines.append(f"因此跳过的下游节点：{failure['skipped']} 个")
     lines += [
         "影响：候选数据未完整生成，未做质量检查，未发布；已发布的数据保持上一版不变。",
-        "详情（dbt 的原始报错）见 Airflow 任务 build_candidate_marts 的日志。",
+        "查看：Airflow 任务 build_candidate_marts 的日志（dbt 的原始报错）。",
     ]
-    lines += footer
     count = f"{len(failed)} 个节点失败" if failed else "运行出错"
-    return f"【指标计算失败·未发布】{step}：{count}", "\n".join(lines)
+    title = f"指标计算失败，本次未发布：{step}，{count}"
+    facts = ",".join(sorted(str(f.get("node")) for f in failed)) or str(failure.get("error"))
+    return Item(title, tuple(lines), line=title, facts=facts, anchor="quality")
 
 
 # --------------------------------------------------------------------------- quality
 
 
-def quality_message(
+def quality_item(
     entry: dict, check: str, table: str, samples: list[dict], *,
-    blocking: bool, catalog: dict, orgs: dict, footer: list[str],
-) -> tuple[str, str]:
-    """A check of the gate that blocked publication (`blocking`) or only warned."""
-    description = str(entry.get("description") or check)
-    if blocking:
-        tag = "质量检查未通过·已阻止发布"
-        effect = "阻断（候选数据未发布，已发布的数据保持上一版不变）"
-    else:
-        tag = "质量检查警告"
-        effect = "警告（不阻断发布），请核查"
-    lines = [
-        f"检查：{check}" + (f"（{entry['expectation']}）" if entry.get("expectation") else ""),
-        f"说明：{description}",
-        f"级别：{effect}",
-    ]
+    blocking: bool, description_zh: str | None, catalog: dict, orgs: dict,
+) -> Item:
+    """A check of the gate that blocked publication (`blocking`) or only warned. Its words
+    for people come from the thresholds seed (`description_zh`), the gate's own English
+    description only when the seed has none."""
+    described = description_zh or str(entry.get("description") or check)
+    count = entry.get("unexpected_count")
+    found = f"不符 {count} 行" if isinstance(count, int) else ""
+    effect = ("已阻止发布：候选数据未发布，已发布的数据保持上一版不变。" if blocking
+              else "警告：数据已发布，请核查。")
+    lines = [f"检查：{described}（{check}）", f"处理：{effect}"]
     if table:
         lines.append(f"检查对象：{table}")
-    if entry.get("observed"):
-        lines.append(f"结果：{entry['observed']}")
+    lines.append(f"结果：{found or observed_text(entry.get('observed'))}")
     if samples:
         lines.append("样例：")
         lines += [f"  - {sample_text(s, catalog, orgs)}" for s in samples[: config.ALERT_SAMPLES]]
-        total = entry.get("unexpected_count")
         shown = min(len(samples), config.ALERT_SAMPLES)
-        if isinstance(total, int) and total > shown:
-            lines.append(f"  … 另有 {total - shown} 条")
-    lines += footer
-    short = description if len(description) <= 60 else description[:59] + "…"
-    return f"【{tag}】{check}：{short}", "\n".join(lines)
+        if isinstance(count, int) and count > shown:
+            lines.append(f"  … 另有 {count - shown} 条")
+    lines.append("查看：数据质量报告（Data Docs）与报告的数据质量部分。")
+    title = f"{described}（{check}）" + (f"：{found}" if found else "")
+    return Item(title, tuple(lines), line=title, facts=f"{count}|{entry.get('observed')}", anchor="quality")
 
 
 # --------------------------------------------------------------------------- indicators
@@ -163,86 +196,81 @@ def _is_percent(r: dict) -> bool:
     return r["unit"] != "males per 100 females" and r["indicator_code"] != SEX_RATIO
 
 
-def _ci_text(r: dict) -> str:
-    return f"[{number(r['ci_low'])}, {number(r['ci_high'])}]"
+def _value(r: dict) -> str:
+    return number(r["value"]) + ("%" if _is_percent(r) else "")
 
 
-def _sex_ratio_counts(r: dict) -> str:
-    return f"分子/分母（男婴/女婴）：{r['numerator']}/{r['denominator']}"
+def _indicator_group(r: dict) -> str:
+    target = target_text(r["target_direction"], r["target_value"], _is_percent(r))
+    return f"{r['name_zh'] or r['indicator_code']}（{r['indicator_code']}）· 目标 {target}"
 
 
-def target_missed_message(r: dict, orgs: dict, footer: list[str], lead: str | None) -> tuple[str, str]:
-    _, words = DIRECTION_WORDS.get(r["target_direction"] or "", ("", ""))
-    percent = "%" if _is_percent(r) else ""
-    verdict = f"判断：未达标（应{words} {r['target_value']:g}{percent}）。" if words else "判断：未达标。"
-    return _indicator_message(r, orgs, footer, lead, "指标未达标", verdict,
-                              f"分子/分母：{r['numerator']}/{r['denominator']}")
+def _where_to_look(r: dict) -> str:
+    return (f"查看：marts.indicator_values（indicator_code={r['indicator_code']}，org_code={r['org_code']}，"
+            f"period_type={r['period_type']}，period_start={r['period_start']}）")
 
 
-def sex_ratio_significantly_high_message(r: dict, orgs: dict, footer: list[str], lead: str | None) -> tuple[str, str]:
-    verdict = (f"判断：高于目标 {r['target_value']:g}，且 95% 置信区间 {_ci_text(r)} 的下限高于 "
-               f"{r['target_value']:g}：显著偏高。")
-    return _indicator_message(r, orgs, footer, lead, "显著偏高", verdict, _sex_ratio_counts(r))
-
-
-def sex_ratio_above_range_message(r: dict, orgs: dict, footer: list[str], lead: str | None) -> tuple[str, str]:
-    # wording avoids "显著偏高": this is the "above the range, not significant" case
-    verdict = (f"判断：高于目标 {r['target_value']:g}，但 95% 置信区间 {_ci_text(r)} 的下限不高于 "
-               f"{r['target_value']:g}，统计上不显著，请持续关注。")
-    return _indicator_message(r, orgs, footer, lead, "高于目标·不显著", verdict, _sex_ratio_counts(r))
-
-
-def _indicator_message(
-    r: dict, orgs: dict, footer: list[str], lead: str | None, tag: str, verdict: str, ratio: str,
-) -> tuple[str, str]:
-    code = r["indicator_code"]
-    name = r["name_zh"] or code
-    percent = _is_percent(r)
+def _indicator_lines(r: dict, orgs: dict, lead: str | None, verdict: str, counts: str) -> list[str]:
     label = r["period_label"] or period_label(r["period_type"], r["period_start"])
-    org_name = orgs.get(r["org_code"], r["org_code"])
-    value = number(r["value"]) + ("%" if percent else "")
-    target = target_text(r["target_direction"], r["target_value"], percent)
     lines = [
-        f"指标：{name}（{code}）",
+        f"指标：{r['name_zh'] or r['indicator_code']}（{r['indicator_code']}）",
         f"地区：{org_text(orgs, r['org_code'])}",
         f"周期：{label}（{PERIOD_NAMES.get(r['period_type'], r['period_type'])}，"
         f"{r['period_start']} 至 {r['period_end']}）",
-        f"指标值：{value}，目标：{target}",
+        f"指标值：{_value(r)}，目标：{target_text(r['target_direction'], r['target_value'], _is_percent(r))}",
         verdict,
-        ratio,
+        counts,
         f"牵头单位：{lead}",
     ]
     if r["is_partial"]:
         lines.append(f"注意：本周期数据截至 {r['reference_date']}，周期尚不完整。")
-    lines.append(f"查看：marts.indicator_values（indicator_code={code}，org_code={r['org_code']}，"
-                 f"period_type={r['period_type']}，period_start={r['period_start']}）")
-    lines += footer
-    subject = f"【{tag}】{name} · {org_name} · {label}：{value}（目标 {target}）"
-    return subject, "\n".join(lines)
+    lines.append(_where_to_look(r))
+    return lines
+
+
+def _facts(r: dict) -> str:
+    return f"{number(r['value'])}|{r['target_value']}|{r['numerator']}|{r['denominator']}|{r['is_partial']}"
+
+
+def target_missed_item(r: dict, orgs: dict, lead: str | None) -> Item:
+    _, words = DIRECTION_WORDS.get(r["target_direction"] or "", ("", ""))
+    percent = "%" if _is_percent(r) else ""
+    verdict = f"判断：未达标（应{words} {r['target_value']:g}{percent}）。" if words else "判断：未达标。"
+    label = r["period_label"] or period_label(r["period_type"], r["period_start"])
+    org_name = orgs.get(r["org_code"], r["org_code"])
+    target = target_text(r["target_direction"], r["target_value"], _is_percent(r))
+    partial = "，周期未完" if r["is_partial"] else ""
+    return Item(
+        title=f"{r['name_zh'] or r['indicator_code']} · {org_name} · {label}：{_value(r)}（目标 {target}）",
+        details=tuple(_indicator_lines(r, orgs, lead, verdict, f"分子/分母：{r['numerator']}/{r['denominator']}")),
+        group=_indicator_group(r),
+        line=f"{org_name} · {label}：{_value(r)}（{r['numerator']}/{r['denominator']}{partial}）",
+        facts=_facts(r),
+        anchor=f"indicator-{r['indicator_code']}",
+    )
+
+
+def sex_ratio_significantly_high_item(r: dict, orgs: dict, lead: str | None) -> Item:
+    interval = f"[{number(r['ci_low'])}, {number(r['ci_high'])}]"
+    verdict = (f"判断：高于目标 {r['target_value']:g}，且 95% 置信区间 {interval} 的下限高于 "
+               f"{r['target_value']:g}：显著偏高。")
+    label = r["period_label"] or period_label(r["period_type"], r["period_start"])
+    org_name = orgs.get(r["org_code"], r["org_code"])
+    counts = f"男婴/女婴：{r['numerator']}/{r['denominator']}"
+    return Item(
+        title=f"出生人口性别比显著偏高 · {org_name} · {label}：{_value(r)}，95% 区间 {interval}（目标 ≤ "
+              f"{r['target_value']:g}）",
+        details=tuple(_indicator_lines(r, orgs, lead, verdict, counts)),
+        group=_indicator_group(r),
+        line=f"{org_name} · {label}：{_value(r)}，95% 区间 {interval}（{counts}）",
+        facts=_facts(r),
+        anchor="sex-ratio",
+    )
 
 
 # --------------------------------------------------------------------------- timeliness
 # `r` is a row of collect's timeliness query (marts.source_timeliness); `name` and `unit` are
 # the source's and its delivering unit's.
-
-
-def extract_late_message(r: dict, name: str, unit: str, footer: list[str]) -> tuple[str, str]:
-    label = period_label(r["period_type"], r["period_start"])
-    days = r["days_late"]
-    arrived = r["first_arrived_at"].astimezone(config.DISTRICT_TIMEZONE).strftime("%Y-%m-%d %H:%M")
-    lines = _extract_lines(r, name, unit, label)
-    lines += [f"首次送达：{arrived}（北京时间）", f"逾期天数：{days} 天"]
-    subject = f"【数据报送逾期】{name} · {unit} · {label}：逾期 {days} 天"
-    return subject, "\n".join(lines + _extract_where(r) + footer)
-
-
-def extract_missing_message(r: dict, name: str, unit: str, today: dt.date, footer: list[str]) -> tuple[str, str]:
-    label = period_label(r["period_type"], r["period_start"])
-    days = max(0, (today - r["due_date"]).days)
-    lines = _extract_lines(r, name, unit, label)
-    lines += ["首次送达：尚未收到有效数据", f"逾期天数：{days} 天（截至 {today}）"]
-    subject = f"【数据未报送】{name} · {unit} · {label}：已逾期 {days} 天未报送"
-    return subject, "\n".join(lines + _extract_where(r) + footer)
 
 
 def _extract_lines(r: dict, name: str, unit: str, label: str) -> list[str]:
@@ -254,6 +282,36 @@ def _extract_lines(r: dict, name: str, unit: str, label: str) -> list[str]:
     ]
 
 
-def _extract_where(r: dict) -> list[str]:
-    return [f"查看：marts.source_timeliness（source_code={r['source_code']}，period_type={r['period_type']}，"
-            f"period_start={r['period_start']}）；送达记录见 ingest.file_deliveries"]
+def _extract_where(r: dict) -> str:
+    return (f"查看：marts.source_timeliness（source_code={r['source_code']}，period_type={r['period_type']}，"
+            f"period_start={r['period_start']}）；送达记录见 ingest.file_deliveries")
+
+
+def extract_late_item(r: dict, name: str, unit: str) -> Item:
+    label = period_label(r["period_type"], r["period_start"])
+    days, arrived = r["days_late"], beijing_time(r["first_arrived_at"])
+    lines = _extract_lines(r, name, unit, label)
+    lines += [f"首次送达：{arrived}（北京时间）", f"逾期天数：{days} 天", _extract_where(r)]
+    return Item(
+        title=f"数据报送逾期 · {name} · {unit} · {label}：逾期 {days} 天",
+        details=tuple(lines),
+        group=f"{name}（{r['source_code']}）· {unit}",
+        line=f"{label}：逾期 {days} 天送达（截止 {r['due_date']}，{arrived} 送达）",
+        facts=f"late|{days}",
+        anchor="timeliness",
+    )
+
+
+def extract_missing_item(r: dict, name: str, unit: str, today: dt.date) -> Item:
+    label = period_label(r["period_type"], r["period_start"])
+    days = max(0, (today - r["due_date"]).days)
+    lines = _extract_lines(r, name, unit, label)
+    lines += ["首次送达：尚未收到有效数据", f"逾期天数：{days} 天（截至 {today}）", _extract_where(r)]
+    return Item(
+        title=f"数据未报送 · {name} · {unit} · {label}：已逾期 {days} 天未报送",
+        details=tuple(lines),
+        group=f"{name}（{r['source_code']}）· {unit}",
+        line=f"{label}：已逾期 {days} 天未报送（截止 {r['due_date']}）",
+        facts="missing",  # still missing is the same item, however many days it has been
+        anchor="timeliness",
+    )

@@ -220,9 +220,28 @@ create table if not exists alerts.sent_alerts (
     sent_at     timestamptz not null,
     suppressed  boolean not null
 );
+-- warehouses made before the digests: what an item said, how it was told, in which digests
+alter table alerts.sent_alerts add column if not exists fingerprint text;
+alter table alerts.sent_alerts add column if not exists status text;
+alter table alerts.sent_alerts add column if not exists digest_ids bigint[] not null default '{}';
 create index if not exists sent_alerts_key_sent_at on alerts.sent_alerts (alert_key, sent_at desc);
 comment on table alerts.sent_alerts is
-    'One row per alert per delivery attempt, never updated: channels it reached (email:<unit>, webhook:<unit>), delivery errors, or suppressed when the same alert_key was delivered within the suppression interval.';
+    'One row per alert item per delivery, never updated: its status (new, changed, still_open), the fingerprint of what it said, the digests that carried it (digest_ids, channels email:<unit> / webhook:<unit>), delivery errors; suppressed when it was in no digest sent (unchanged and told within the suppression interval).';
+
+create table if not exists alerts.sent_digests (
+    digest_id   bigserial primary key,
+    run_id      text,
+    sent_at     timestamptz not null,
+    recipient   text not null,
+    channel     text not null,
+    subject     text not null,
+    items       integer not null,
+    new_items   integer not null,
+    alert_keys  text[] not null,
+    error       text
+);
+comment on table alerts.sent_digests is
+    'One row per digest message (one per recipient unit and channel per delivery): the items it listed, how many were new or changed, and the error when it could not be delivered.';
 """
 
 
@@ -383,7 +402,8 @@ grant usage on all sequences in schema ingest to {LOADER_ROLE};
 grant usage on schema ingest, raw, audit, alerts to {TRANSFORMER_ROLE};
 grant select on all tables in schema raw to {TRANSFORMER_ROLE};
 grant select on ingest.file_ledger, ingest.file_deliveries to {TRANSFORMER_ROLE};
-grant select, insert on audit.publications, audit.quality_results, alerts.sent_alerts to {TRANSFORMER_ROLE};
+grant select, insert on audit.publications, audit.quality_results, alerts.sent_alerts, alerts.sent_digests
+    to {TRANSFORMER_ROLE};
 grant select on audit.current_publication to {TRANSFORMER_ROLE};
 grant usage on all sequences in schema audit, alerts to {TRANSFORMER_ROLE};
 grant create on schema audit to {TRANSFORMER_ROLE};  -- {SOURCES_VIEW}, remade by each publication

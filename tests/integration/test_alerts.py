@@ -25,17 +25,19 @@ from include import config
 from include.config import PROJECT_ROOT
 from include.errors import AlertDeliveryFailed
 from include.notify import channels as notify_channels
-from include.notify import collect, deliver
+from include.notify import collect, deliver, digest
 from include.transform import marts_contract
 from include.warehouse import schema
 from tests.oracle import wilson_ratio
 
 SEED = PROJECT_ROOT / "dbt_project" / "seeds" / "ref_alert_recipients.csv"
+THRESHOLDS_SEED = PROJECT_ROOT / "dbt_project" / "seeds" / "ref_quality_thresholds.csv"
 CATALOG_SEED = PROJECT_ROOT / "dbt_project" / "seeds" / "ref_indicator_catalog.csv"
 RUN_ID = "manual__2026-03-10T08:00:00+00:00"
 DOCS = f"file://{config.GX_DATA_DOCS_DIR / 'index.html'}"  # as GX names its site's index
 PUBLIC = "https://fpwh.example.gov.cn/reports"
 DOCS_LINK = f"{PUBLIC}/data_docs/index.html"  # what a recipient can open
+REPORT = f"{PUBLIC}/report/index.html"
 TODAY = dt.date(2026, 3, 10)
 T0 = dt.datetime(2026, 3, 10, 8, 0, tzinfo=dt.UTC)
 JSW, WSJ, MZJ = "jsw@example.gov.cn", "wsj@example.gov.cn", "mzj@example.gov.cn"
@@ -60,6 +62,10 @@ create table marts.source_timeliness (
     first_arrived_at timestamptz, status text not null, days_late integer
 );
 create table reference.ref_alert_recipients (unit_zh text, email text, webhook_conn_id text);
+create table reference.ref_quality_thresholds (
+    check_name text, scope text, warn_level numeric, block_level numeric, min_rows integer, unit text,
+    description text, description_zh text
+);
 insert into marts.org_units (org_code, org_name, org_level, parent_code) values
     ('310112', '闵行区', 'district', null),
     ('310112101', '莘庄镇', 'town', '310112'),
@@ -207,6 +213,9 @@ def conn(fresh_db):
             with SEED.open(encoding="utf-8", newline="") as fh:
                 cur.executemany("insert into reference.ref_alert_recipients values (%s, %s, %s)",
                                 [(r["unit_zh"], r["email"], r["webhook_conn_id"]) for r in csv.DictReader(fh)])
+            with THRESHOLDS_SEED.open(encoding="utf-8", newline="") as fh:
+                cur.executemany("insert into reference.ref_quality_thresholds values (%s, %s, %s, %s, %s, %s, %s, %s)",
+                                [tuple(v or None for v in r.values()) for r in csv.DictReader(fh)])
         connection.commit()
         yield connection
 
@@ -216,152 +225,182 @@ def mailbox(sink: _Sink, address: str) -> list[email.message.EmailMessage]:
             for rcpts, content in sink.messages if address in rcpts]
 
 
-def find(messages, *needles):
-    found = [m for m in messages if all(n in m["Subject"] + m.get_content() for n in needles)]
-    assert len(found) == 1, f"expected one message with {needles}, got {[m['Subject'] for m in messages]}"
-    return found[0]
+def parts(message) -> tuple[str, str]:
+    """The plain text and the HTML of a digest (multipart/alternative)."""
+    assert message.get_content_type() == "multipart/alternative"
+    text = message.get_body(("plain",)).get_content()
+    markup = message.get_body(("html",)).get_content()
+    return text, markup
+
+
+def only(messages):
+    assert len(messages) == 1, f"expected one digest, got {[m['Subject'] for m in messages]}"
+    return messages[0]
 
 
 def sent_rows(conn) -> list[tuple]:
-    return conn.execute("select alert_key, suppressed, channels, errors, sent_at from alerts.sent_alerts "
+    return conn.execute("select alert_key, status, suppressed, channels, errors, sent_at from alerts.sent_alerts "
                         "order by alert_id").fetchall()
+
+
+def robot_contents(channels, path: str) -> list[str]:
+    return [json.loads(b)["markdown"]["content"] for p, _, b in channels["robot"].posts if p == path]
+
+
+def deliver_now(conn, channels, when, **overrides):
+    kw = {"smtp": channels["smtp"], "webhook_urls": channels["webhook_urls"]} | overrides
+    links = digest.Links(report=REPORT, data_docs=collect.docs_link(DOCS), run_id=RUN_ID)
+    return deliver.deliver(conn, collect.collect_alerts(conn, RUN_ID, QUALITY, today=TODAY), links=links, now=when,
+                           **kw)
+
+
+KEY_SEX_RATIO = "sex_ratio_significantly_high|sex_ratio_at_birth|310112101|quarter|2026-01-01"
+KEY_MISSED = "target_missed|fp_rate_floating|310112101|quarter|2026-01-01"
 
 
 # --------------------------------------------------------------------------- tests
 
 
-def test_alerts_reach_the_responsible_units(conn, channels):
-    collected = collect.collect_alerts(conn, RUN_ID, QUALITY, DOCS, today=TODAY)
-    kinds = sorted(a.kind for a in collected)
-    assert kinds == sorted(["quality_block", "quality_warn", "target_missed", "sex_ratio_significantly_high",
-                            "sex_ratio_above_range", "extract_late", "extract_missing"])
+def test_one_digest_per_recipient_with_its_units_items(conn, channels):
+    collected = collect.collect_alerts(conn, RUN_ID, QUALITY, today=TODAY)
+    assert sorted(a.kind for a in collected) == sorted(["quality_block", "quality_warn", "target_missed",
+                                                        "sex_ratio_significantly_high", "extract_late",
+                                                        "extract_missing"])
     assert not any("2025-10-01" in a.key or "gaj_hjrk" in a.key for a in collected), "only the newest periods"
+    assert not any("310112102" in a.key for a in collected), "七宝镇's 110 is not significantly high: not told"
 
-    result = deliver.deliver(conn, collected, smtp=channels["smtp"], webhook_urls=channels["webhook_urls"], now=T0)
-    assert result["sent"] == 7 and result["failed"] == 0 and result["suppressed"] == 0
+    result = deliver_now(conn, channels, T0)
+    assert (result["items"], result["new"], result["emails"], result["webhooks"]) == (6, 6, 3, 2)
+    assert result["failed"] == 0 and result["suppressed"] == 0
     sink = channels["sink"]
-    assert all(len(rcpts) == 1 for rcpts, _ in sink.messages), "one email per recipient unit"
+    assert sorted(r for rcpts, _ in sink.messages for r in rcpts) == sorted([JSW, WSJ, MZJ]), "one per recipient"
 
-    # a missed target in 莘庄镇 reaches the commission's mailbox, in Chinese, with the figures
-    jsw = mailbox(sink, JSW)
-    missed = find(jsw, "【指标未达标】流动人口计划生育率", "莘庄镇")
-    text = missed["Subject"] + "\n" + missed.get_content()
-    for needle in ("2026-Q1", "85.00%", "≥ 90%", "17/20", "未达标", RUN_ID, DOCS_LINK):
+    # the commission: every item, grouped by what needs action, in this order
+    jsw = only(mailbox(sink, JSW))
+    text, markup = parts(jsw)
+    assert jsw["Subject"] == ("【人口计生数据·区人口计生委】新增 6 项需处理：已阻止发布 1，数据质量警告 1，"
+                              "未达标指标 1，出生人口性别比显著偏高 1，数据报送逾期或未报送 2")
+    headings = ["一、已阻止发布（1 项）", "二、数据质量警告（1 项）", "三、未达标指标（1 项）",
+                "四、出生人口性别比显著偏高（1 项）", "五、数据报送逾期或未报送（2 项）"]
+    assert [text.index(h) for h in headings] == sorted(text.index(h) for h in headings)
+    for needle in (
+        # a missed target under its indicator: where, which period, value against target, counts
+        "流动人口计划生育率（fp_rate_floating）· 目标 ≥ 90%", "【新】莘庄镇 · 2026-Q1：85.00%（17/20）",
+        # the check in words for people, its code in parentheses, the failing rows' samples
+        "【新】百分比指标的分子大于分母（numerator_le_denominator）：不符 3 行", "处理：已阻止发布",
+        "指标：流动人口计划生育率（fp_rate_floating），地区：莘庄镇（310112101）", "另有 2 条",
+        # the sex ratio with its interval and births
+        "莘庄镇 · 2026-Q1：150.00，95% 区间", "男婴/女婴：300/200",
+        # extracts: late by 3 days, arrived when; missing for 5 days
+        "出生医学证明（wsj_csyxzm）· 区卫生局", "2026-02：逾期 3 天送达（截止 2026-03-05，2026-03-08 10:00 送达）",
+        "婚姻登记（mzj_hydj）· 区民政局", "2026-02：已逾期 5 天未报送（截止 2026-03-05）",
+        # where to look, once at the end
+        f"{REPORT}#indicator-fp_rate_floating", f"{REPORT}#timeliness", RUN_ID, DOCS_LINK,
+    ):
         assert needle in text, needle
-    assert not any("file://" in a.body or str(config.PROJECT_ROOT) in a.body for a in collected), "no worker paths"
-    raw = next(c for r, c in sink.messages if r == [JSW] and b"X-FPWH-Alert-Key: target_missed" in c)
-    assert raw.decode("ascii")  # headers encoded (RFC 2047), body transfer-encoded: 7-bit clean
-    assert missed["Subject"] == "【指标未达标】流动人口计划生育率 · 莘庄镇 · 2026-Q1：85.00%（目标 ≥ 90%）"
-    assert missed.get_content_charset() == "utf-8"
-    assert str(missed["To"]) == f"区人口计生委 <{JSW}>"
+    assert "31011219800101123X" not in text + markup and "[masked]" in text
+    assert "No delivery" not in text and "unexpected" not in text and "共 120 行，不在预期范围内" in text
+    assert "<h2" in markup and f'href="{REPORT}#sex-ratio"' in markup and "莘庄镇 · 2026-Q1：85.00%（17/20）" in markup
+    raw = next(c for r, c in sink.messages if r == [JSW])
+    assert raw.decode("ascii")  # headers encoded (RFC 2047), bodies transfer-encoded: 7-bit clean
+    assert str(jsw["To"]) == f"区人口计生委 <{JSW}>"
 
-    # sex ratios: significantly high vs above the range but not significant, to 区卫生局 and the commission
-    wsj = mailbox(sink, WSJ)
-    high = find(wsj, "出生人口性别比", "莘庄镇")
-    assert "显著偏高" in high["Subject"] + high.get_content() and "150.00" in high.get_content()
-    assert "300/200" in high.get_content()
-    above = find(wsj, "出生人口性别比", "七宝镇")
-    above_text = above["Subject"] + above.get_content()
-    assert "不显著" in above_text and "显著偏高" not in above_text and "110.00" in above_text
-    find(jsw, "出生人口性别比", "莘庄镇")
-    find(jsw, "出生人口性别比", "七宝镇")
-
-    # extracts: late (unit and days late) and missing, to the delivering unit and the commission
-    late = find(wsj, "出生医学证明", "逾期")
-    late_text = late["Subject"] + late.get_content()
-    for needle in ("区卫生局", "wsj_csyxzm", "2026-02", "逾期 3 天", "2026-03-05", "2026-03-08 10:00"):
-        assert needle in late_text, needle
-    missing = find(mailbox(sink, MZJ), "婚姻登记")
-    assert "区民政局" in missing["Subject"] and "已逾期 5 天未报送" in missing["Subject"]
-    find(jsw, "出生医学证明", "逾期")
+    # a unit gets its own items only: 区卫生局 the sex ratio, the warning about it, its late extract
+    wsj_text, _ = parts(only(mailbox(sink, WSJ)))
+    assert "150.00" in wsj_text and "逾期 3 天" in wsj_text and "row_count_stable" in wsj_text
+    assert "fp_rate_floating" not in wsj_text and "婚姻登记" not in wsj_text
+    mzj_text, _ = parts(only(mailbox(sink, MZJ)))
+    assert "已逾期 5 天未报送" in mzj_text and "出生" not in mzj_text
     assert not mailbox(sink, "gaj@example.gov.cn"), "gaj_hjrk's January is history"
 
-    # quality: the check, its description, samples, the run id and the Data Docs path
-    block = find(jsw, "numerator_le_denominator")
-    block_text = block["Subject"] + block.get_content()
-    for needle in ("质量检查未通过", "阻断", "分子不大于分母", "candidate.indicator_values",
-                   "fp_rate_floating（流动人口计划生育率）", "310112101（莘庄镇）", "另有 2 条", RUN_ID, DOCS_LINK):
-        assert needle in block_text, needle
-    assert "31011219800101123X" not in block_text and "[masked]" in block_text
-    warn = find(wsj, "row_count_stable")  # routed to the lead unit of the indicator it names
-    assert "质量检查警告" in warn["Subject"]
-
-    # the robots: WeCom markdown JSON, one post per distinct robot of the recipients
+    # the robots: one WeCom markdown message each
     posts = channels["robot"].posts
-    assert {p for p, _, _ in posts} == {"/jsw", "/wsj"}
-    assert len(posts) == 7 + 4  # the commission's robot gets all seven, 区卫生局's four
+    assert sorted(p for p, _, _ in posts) == ["/jsw", "/wsj"]
     for _, ctype, body in posts:
-        assert ctype.startswith("application/json")
         payload = json.loads(body)
-        assert set(payload) == {"msgtype", "markdown"} and payload["msgtype"] == "markdown"
+        assert ctype.startswith("application/json") and payload["msgtype"] == "markdown"
         assert set(payload["markdown"]) == {"content"} and len(payload["markdown"]["content"].encode()) <= 4096
-    contents = [json.loads(b)["markdown"]["content"] for p, _, b in posts if p == "/jsw"]
-    headline = "**【指标未达标】流动人口计划生育率 · 莘庄镇 · 2026-Q1：85.00%（目标 ≥ 90%）**"
-    assert any(headline in c and "> 分子/分母：17/20" in c for c in contents)
+    (commission_post,) = robot_contents(channels, "/jsw")
+    assert "【新】莘庄镇 · 2026-Q1：85.00%（17/20）" in commission_post and f"({REPORT})" in commission_post
 
+    # the record: a row per item, a row per message
     rows = sent_rows(conn)
-    assert len(rows) == 7 and not any(r[1] for r in rows) and all(r[3] == [] for r in rows)
-    channels_of = {r[0]: set(r[2]) for r in rows}
-    assert channels_of["sex_ratio_significantly_high|sex_ratio_at_birth|310112101|quarter|2026-01-01"] == {
-        "email:区卫生局", "email:区人口计生委", "webhook:区卫生局", "webhook:区人口计生委"}
+    assert len(rows) == 6 and {r[1] for r in rows} == {"new"} and not any(r[2] or r[4] for r in rows)
+    channels_of = {r[0]: set(r[3]) for r in rows}
+    assert channels_of[KEY_SEX_RATIO] == {"email:区卫生局", "email:区人口计生委", "webhook:区卫生局",
+                                          "webhook:区人口计生委"}
+    assert channels_of[KEY_MISSED] == {"email:区人口计生委", "webhook:区人口计生委"}
+    digests = conn.execute("select recipient, channel, items, new_items, error from alerts.sent_digests "
+                           "order by channel").fetchall()
+    assert digests == [("区人口计生委", "email:区人口计生委", 6, 6, None), ("区卫生局", "email:区卫生局", 3, 3, None),
+                       ("区民政局", "email:区民政局", 1, 1, None), ("区人口计生委", "webhook:区人口计生委", 6, 6, None),
+                       ("区卫生局", "webhook:区卫生局", 3, 3, None)]
 
 
-def test_suppressed_within_the_interval_and_sent_again_after(conn, channels):
-    collected = collect.collect_alerts(conn, RUN_ID, QUALITY, DOCS, today=TODAY)
-    kw = {"smtp": channels["smtp"], "webhook_urls": channels["webhook_urls"]}
-    first = deliver.deliver(conn, collected, now=T0, **kw)
+def test_an_unchanged_item_is_still_open_not_new(conn, channels):
+    deliver_now(conn, channels, T0)
     emails, posts = len(channels["sink"].messages), len(channels["robot"].posts)
-    assert first["sent"] == 7 and emails == first["emails"] == 12 and posts == first["webhooks"] == 11
 
-    again = deliver.deliver(conn, collected, now=T0 + dt.timedelta(hours=2), **kw)
-    assert again == {"alerts": 7, "sent": 0, "suppressed": 7, "failed": 0, "undelivered": 0, "emails": 0,
-                     "webhooks": 0}
+    # two hours later, nothing changed: no message at all, every item recorded as not sent again
+    again = deliver_now(conn, channels, T0 + dt.timedelta(hours=2))
+    assert (again["still_open"], again["emails"], again["webhooks"], again["suppressed"]) == (6, 0, 0, 6)
     assert len(channels["sink"].messages) == emails and len(channels["robot"].posts) == posts
-    rows = sent_rows(conn)
-    assert len(rows) == 14 and [r[1] for r in rows] == [False] * 7 + [True] * 7
-    assert all(r[2] == [] for r in rows[7:])
 
-    later = deliver.deliver(conn, collected, now=T0 + dt.timedelta(hours=25), **kw)
-    assert later["sent"] == 7 and later["suppressed"] == 0
-    assert len(channels["sink"].messages) == 2 * emails and len(channels["robot"].posts) == 2 * posts
-    assert len(sent_rows(conn)) == 21  # every decision recorded, nothing updated
+    # a revised figure: the commission is told of the change; the others have nothing new
+    conn.execute("update marts.indicator_values set numerator = 16, value = 80.0 where org_code = '310112101' "
+                 "and indicator_code = 'fp_rate_floating' and period_start = '2026-01-01'")
+    conn.commit()
+    changed = deliver_now(conn, channels, T0 + dt.timedelta(hours=3))
+    assert (changed["changed"], changed["still_open"], changed["emails"]) == (1, 5, 1)
+    jsw = mailbox(channels["sink"], JSW)[-1]
+    text, _ = parts(jsw)
+    assert "新增 1 项" in jsw["Subject"] and "【有变化】莘庄镇 · 2026-Q1：80.00%（16/20）" in text
+    still = text[text.index("此前已通知、仍未解决（5 项）"):]
+    assert "出生人口性别比显著偏高 · 莘庄镇 · 2026-Q1" in still and "自 2026-03-10 16:00 起未解决" in still
+    assert "【新】" not in text
+
+    # a day later: unchanged items are due as reminders, listed as still open, none as new
+    later = deliver_now(conn, channels, T0 + dt.timedelta(hours=28))
+    assert later["emails"] == 3 and later["new"] == later["changed"] == 0
+    reminder = mailbox(channels["sink"], MZJ)[-1]
+    assert reminder["Subject"] == "【人口计生数据·区民政局】1 项此前已通知，仍未解决"
+    assert "自 2026-03-10 16:00 起未解决" in parts(reminder)[0]
+    statuses = [r[1] for r in sent_rows(conn)]
+    assert len(statuses) == 24 and statuses[18:] == ["still_open"] * 6  # every decision recorded, none updated
 
 
 def test_a_failing_channel_is_recorded_and_fails_after_trying_all(conn, channels):
-    collected = collect.collect_alerts(conn, RUN_ID, None, None, today=TODAY)
     urls = {"区人口计生委": channels["base"] + "/fail", "区卫生局": channels["base"] + "/wsj"}
     with pytest.raises(AlertDeliveryFailed) as failure:
-        deliver.deliver(conn, collected, smtp=channels["smtp"], webhook_urls=urls, now=T0)
-    assert failure.value.result["failed"] == len(collected) == 5
+        deliver_now(conn, channels, T0, webhook_urls=urls)
+    assert failure.value.result["failed"] == 6
     assert "HTTP 500" in str(failure.value) and "/fail" not in str(failure.value)
-    assert failure.value.result["emails"] == 9  # every email still went out
+    assert failure.value.result["emails"] == 3  # every email still went out
     rows = sent_rows(conn)
-    assert all(r[3] == ["webhook:区人口计生委: HTTP 500 Internal Server Error"] for r in rows)
-    assert all("email:区人口计生委" in r[2] for r in rows)
-    # delivered on some channel: suppressed next time rather than emailed twice
-    assert deliver.deliver(conn, collected, smtp=channels["smtp"], webhook_urls=urls,
-                          now=T0 + dt.timedelta(hours=1))["suppressed"] == 5
+    assert all(r[4] == ["webhook:区人口计生委: HTTP 500 Internal Server Error"] for r in rows)
+    assert all("email:区人口计生委" in r[3] for r in rows)
+    (error,) = conn.execute("select error from alerts.sent_digests where channel = 'webhook:区人口计生委'").fetchone()
+    assert error == "HTTP 500 Internal Server Error"
+    # told on some channel: not sent again as new an hour later
+    assert deliver_now(conn, channels, T0 + dt.timedelta(hours=1), webhook_urls=urls)["emails"] == 0
 
 
-def test_nothing_configured_keeps_alerts_undelivered_and_they_are_sent_later(conn, channels, monkeypatch, caplog):
+def test_nothing_configured_keeps_items_undelivered_and_they_are_sent_later(conn, channels, monkeypatch, caplog):
     monkeypatch.setattr(notify_channels, "airflow_connection", lambda conn_id: None)
     for name in (config.SMTP_URL_ENV, config.DEFAULT_WEBHOOK_ENV, "FPWH_WEBHOOK_JSW", "FPWH_WEBHOOK_WSJ",
                  "FPWH_WEBHOOK_MZJ"):
         monkeypatch.delenv(name, raising=False)
-    collected = collect.collect_alerts(conn, RUN_ID, None, None, today=TODAY)
+    collected = collect.collect_alerts(conn, RUN_ID, None, today=TODAY)
     with caplog.at_level("WARNING"):
         kept = deliver.deliver(conn, collected, now=T0)  # no channel at all: kept, warned once, not a failure
-    assert (kept["undelivered"], kept["sent"], kept["failed"]) == (len(collected), 0, 0) and len(collected) == 5
+    assert (kept["undelivered"], kept["emails"], kept["failed"]) == (4, 0, 0) and len(collected) == 4
     warned = [r.getMessage() for r in caplog.records if r.name == "include.notify.deliver"]
     assert len(warned) == 1 and "no channel is configured" in warned[0], warned
     rows = conn.execute("select channels, errors, suppressed from alerts.sent_alerts where sent_at = %s",
                         (T0,)).fetchall()
-    assert rows == [([], [deliver.NO_CHANNEL], False)] * 5
-    # nothing reached anyone, so nothing is suppressed: the next delivery sends
+    assert rows == [([], [deliver.NO_CHANNEL], False)] * 4
+    # nothing reached anyone, so nothing is old: the next delivery sends them as new
     result = deliver.deliver(conn, collected, smtp=channels["smtp"], webhook_urls=channels["webhook_urls"],
-                            now=T0 + dt.timedelta(minutes=5))
-    assert result["sent"] == 5 and result["suppressed"] == 0
-
-
-
+                             now=T0 + dt.timedelta(minutes=5))
+    assert result["new"] == 4 and result["emails"] == 3
 
