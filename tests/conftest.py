@@ -121,6 +121,9 @@ def demo_landing(tmp_path_factory) -> Path:
     return folder
 
 
+DEMO_ROBOT_PATH = "/demo-commission"
+
+
 @dataclass(frozen=True)
 class DemoRun:
     url: str  # the warehouse it published
@@ -129,7 +132,7 @@ class DemoRun:
 
 
 @pytest.fixture(scope="session")
-def demo_run(demo_landing, server_url, tmp_path_factory):
+def demo_run(demo_landing, server_url, tmp_path_factory, robot_server):
     """`python -m include.cli demo` (both DAGs, in a real Airflow) on the synthetic landing
     folder into a fresh warehouse, its OpenLineage events to a file. Run once: several tests
     read what it left (the oracle's figures, the personal-data scans, the lineage graph)."""
@@ -141,6 +144,8 @@ def demo_run(demo_landing, server_url, tmp_path_factory):
         "WAREHOUSE_URL": url, "LANDING_DIR": str(demo_landing), "REPORTING_START": "2026-01-01",
         "OPENLINEAGE__TRANSPORT__TYPE": "file", "OPENLINEAGE__TRANSPORT__LOG_FILE_PATH": str(events),
         "OPENLINEAGE__TRANSPORT__APPEND": "true",
+        # the commission's chat robot (the mail goes to the session's outbox, `alert_outbox`)
+        "FPWH_WEBHOOK_URL": f"http://127.0.0.1:{robot_server.server_address[1]}{DEMO_ROBOT_PATH}",
     }
     done = subprocess.run([sys.executable, "-m", "include.cli", "demo"], env=env, capture_output=True, text=True,
                           cwd=ROOT)

@@ -243,8 +243,7 @@ def render_markdown(recipient: str, entries: list[Entry], links: Links) -> str:
             if group:
                 anchor = links.to(members[0].alert.item.anchor)
                 lines.append((f"**{f'[{group}]({anchor})' if anchor else group}**", False))
-            lines += [(f"> {TAGS[e.status]}{e.alert.item.line if group else e.alert.item.title}", True)
-                      for e in members]
+            lines += [(f"> {TAGS[e.status]}{e.alert.item.line or e.alert.item.title}", True) for e in members]
     still = [e for e in entries if e.status not in FRESH]
     if still:
         lines.append((f"### 此前已通知、仍未解决（{len(still)}）", False))

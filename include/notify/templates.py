@@ -185,7 +185,8 @@ def quality_item(
             lines.append(f"  … 另有 {count - shown} 条")
     lines.append("查看：数据质量报告（Data Docs）与报告的数据质量部分。")
     title = f"{described}（{check}）" + (f"：{found}" if found else "")
-    return Item(title, tuple(lines), line=title, facts=f"{count}|{entry.get('observed')}", anchor="quality")
+    example = f"；例：{sample_text(samples[0], catalog, orgs)}" if samples else ""
+    return Item(title, tuple(lines), line=title + example, facts=f"{count}|{entry.get('observed')}", anchor="quality")
 
 
 # --------------------------------------------------------------------------- indicators

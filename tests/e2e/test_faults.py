@@ -51,7 +51,7 @@ def test_a_failing_dbt_test_fails_the_run_and_alerts_the_commission(warehouse_on
     severity, recipients, channels, subject, body = told[0]
     assert severity == "critical" and "区人口计生委" in recipients
     assert "email:区人口计生委" in channels
-    assert subject.startswith("【指标计算失败·未发布】")
+    assert subject.startswith("指标计算失败，本次未发布")
     assert FAILING_TEST in body and "数据测试" in body and "未通过，1 行不符" in body
     # names and counts only: not the row's values, nor dbt's own messages
     assert certificate not in body and "61" not in body.replace(dag_run.run_id, "")

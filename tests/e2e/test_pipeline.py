@@ -5,6 +5,7 @@ published figures are checked against numbers worked out by hand below."""
 from __future__ import annotations
 
 import email
+import email.policy
 import importlib
 import json
 import subprocess
@@ -175,12 +176,12 @@ def corrupted_births(folder: Path, bad: int = 20, total: int = 100) -> Path:
 
 
 def delivered_mail(outbox: Path, run_id: str) -> list[str]:
+    """The plain-text parts of the digests of run `run_id` in the outbox."""
     bodies = []
     for path in outbox.glob("*.eml"):
-        message = email.message_from_bytes(path.read_bytes())
-        body = message.get_payload(decode=True).decode("utf-8")
-        if run_id in body:
-            bodies.append(body)
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        if message["X-FPWH-Run-Id"] == run_id:
+            bodies.append(message.get_body(("plain",)).get_content())
     return bodies
 
 

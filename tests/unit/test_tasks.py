@@ -63,11 +63,10 @@ def test_the_build_failure_alert_names_nodes_never_messages():
 
     failed = [{"node": f"test.fp_warehouse.unique_t{i}", "resource_type": "test", "status": "fail", "failures": i}
               for i in range(1, 13)]
-    subject, body = templates.build_failed_message(
-        {"command": "build", "failed": failed, "skipped": 3, "error": None}, ["运行编号（run id）：r1"])
-    assert subject == "【指标计算失败·未发布】dbt build（模型、数据测试与单元测试）：12 个节点失败"
+    item = templates.build_failed_item({"command": "build", "failed": failed, "skipped": 3, "error": None})
+    body = "\n".join(item.details)
+    assert item.title == "指标计算失败，本次未发布：dbt build（模型、数据测试与单元测试），12 个节点失败"
     assert "  - 数据测试 test.fp_warehouse.unique_t1：未通过，1 行不符" in body
     assert f"另有 {12 - config.ALERT_FAILED_NODES} 个" in body and "跳过的下游节点：3 个" in body
-    assert body.endswith("运行编号（run id）：r1")
-    subject, body = templates.build_failed_message({"command": None, "failed": [], "error": "OperationalError"}, [])
-    assert "OperationalError" in body and subject.endswith("运行出错")
+    item = templates.build_failed_item({"command": None, "failed": [], "error": "OperationalError"})
+    assert "OperationalError" in "\n".join(item.details) and item.title.endswith("运行出错")
