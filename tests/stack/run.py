@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import email
+import email.policy
 import json
 import os
 import re
@@ -318,6 +320,15 @@ class Stack:
     def posts(self) -> int:
         return len(self.webhook.posts)
 
+    def mails_per_address(self) -> dict[tuple[str, str], int]:
+        """(run id, To) -> messages: a digest goes to each recipient once per run."""
+        counts: dict[tuple[str, str], int] = {}
+        for path in self.outbox_dir.glob("*.eml"):
+            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            key = (str(message["X-FPWH-Run-Id"]), str(message["To"]))
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
     def task_log_files(self, dag_id: str, run_id: str, task_id: str) -> list[Path]:
         folder = self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
         return sorted(folder.rglob("attempt=*.log")) if folder.is_dir() else []
@@ -606,6 +617,11 @@ def first_instalment(runs: Runs, files: list[Path]) -> None:
     runs.notes.append(f"after instalment 1: {stack.mails()} mails in the outbox, {stack.posts()} webhook posts")
     checks.check("instalment 1: alerts reached the SMTP sink and the webhook receiver",
                  stack.mails() > 0 and stack.posts() > 0, f"{stack.mails()} mails, {stack.posts()} posts")
+    per_address = stack.mails_per_address()
+    checks.check("instalment 1: one digest per recipient (at most one mail per address and run, one robot post)",
+                 max(per_address.values()) == 1 and stack.posts() == 1,
+                 f"{len(per_address)} addresses x runs, most to one: {max(per_address.values())}; "
+                 f"{stack.posts()} posts")
 
 
 def second_instalment(runs: Runs, files: list[Path]) -> None:
