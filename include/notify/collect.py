@@ -9,9 +9,10 @@ What is alerted (`collect_alerts`):
   - every indicator x org unit that misses its target in the NEWEST published period of
     each period type (per indicator: its newest month, quarter and year), so that a daily
     run does not re-alert all history;
-  - sex ratios at birth significantly above the target (107: `is_significantly_high`, the
-    Wilson interval's low bound exceeds it); one above 107 but not significantly so is
-    shown in the report, not told;
+  - sex ratios at birth above the target (107): significantly high (`is_significantly_high`,
+    the Wilson interval's low bound exceeds it) as a missed target; above it but not
+    significantly so as a notice that says so (the spec: "alerts must say so"), in a section
+    of its own after the missed targets;
   - extracts late (the newest due period of each source) or missing (every period still
     missing: an open problem keeps being reported, once per suppression interval).
 
@@ -51,6 +52,7 @@ class AlertKind(StrEnum):
     QUALITY_WARN = "quality_warn"
     TARGET_MISSED = "target_missed"
     SEX_RATIO_SIGNIFICANTLY_HIGH = "sex_ratio_significantly_high"
+    SEX_RATIO_ABOVE_RANGE = "sex_ratio_above_range"
     EXTRACT_LATE = "extract_late"
     EXTRACT_MISSING = "extract_missing"
 
@@ -73,6 +75,7 @@ SEVERITIES = {
     AlertKind.QUALITY_WARN: Severity.WARNING,
     AlertKind.TARGET_MISSED: Severity.WARNING,
     AlertKind.SEX_RATIO_SIGNIFICANTLY_HIGH: Severity.CRITICAL,
+    AlertKind.SEX_RATIO_ABOVE_RANGE: Severity.NOTICE,
     AlertKind.EXTRACT_LATE: Severity.WARNING,
     AlertKind.EXTRACT_MISSING: Severity.CRITICAL,
 }
@@ -116,10 +119,10 @@ def collect_alerts(
 
     Indicators are read from the published `marts.indicator_values`, and only for the
     NEWEST period of each period type of each indicator (its newest month, quarter and
-    year): a daily run tells the current figures, not all history again. The sex ratio at
-    birth is told only when significantly high (`is_significantly_high`: its Wilson
-    interval's low bound exceeds the target); a ratio above the target whose interval
-    reaches below it is noise at a town's few births, and is shown in the report only.
+    year): a daily run tells the current figures, not all history again. A sex ratio at
+    birth above its target is a missed target only when significantly high
+    (`is_significantly_high`: its Wilson interval's low bound exceeds the target); one whose
+    interval reaches below the target is told as a notice, "above the range, not significant".
     Timeliness (`marts.source_timeliness`): the newest due period of each source when it
     was late, and every period still missing.
 
@@ -252,7 +255,6 @@ from marts.indicator_values v
 join newest using (indicator_code, period_type, period_start)
 left join marts.indicator_catalog c using (indicator_code)
 where v.target_met = false
-  and (v.indicator_code <> %(sex_ratio)s or v.is_significantly_high)
 order by v.indicator_code, array_position(array['month', 'quarter', 'year'], v.period_type),
          v.org_level, v.org_code
 """
@@ -262,7 +264,7 @@ def _indicator_alerts(conn, orgs: dict, run_id) -> list[Alert]:
     if not all(connection.relation_exists(conn, r) for r in ("marts.indicator_values", "marts.indicator_catalog")):
         log.info("no published marts.indicator_values yet: no indicator items")
         return []
-    cur = conn.execute(_TOLD_INDICATORS, {"sex_ratio": templates.SEX_RATIO})
+    cur = conn.execute(_TOLD_INDICATORS)
     names = [d.name for d in cur.description]
     return [_indicator_alert(dict(zip(names, row, strict=True)), orgs, run_id) for row in cur.fetchall()]
 
@@ -270,8 +272,10 @@ def _indicator_alerts(conn, orgs: dict, run_id) -> list[Alert]:
 def _indicator_alert(r: dict, orgs: dict, run_id) -> Alert:
     code = r["indicator_code"]
     lead = r["lead_unit"] or r["row_lead_unit"]
-    if code == templates.SEX_RATIO:
+    if code == templates.SEX_RATIO and r["is_significantly_high"]:
         kind, item = AlertKind.SEX_RATIO_SIGNIFICANTLY_HIGH, templates.sex_ratio_significantly_high_item(r, orgs, lead)
+    elif code == templates.SEX_RATIO:
+        kind, item = AlertKind.SEX_RATIO_ABOVE_RANGE, templates.sex_ratio_above_range_item(r, orgs, lead)
     else:
         kind, item = AlertKind.TARGET_MISSED, templates.target_missed_item(r, orgs, lead)
     key = f"{kind}|{code}|{r['org_code']}|{r['period_type']}|{r['period_start']}"

@@ -2,7 +2,8 @@
 
 Sections, in this order: what blocked publication (a failed build, blocking checks),
 quality warnings, missed targets (by indicator, then district and towns), significantly
-high sex ratios, late or missing extracts. New and changed items are listed in full; items
+high sex ratios, sex ratios above the target but not significantly (a notice), late or
+missing extracts. New and changed items are listed in full; items
 told before and unchanged follow in a last section, "still open since …", one line each.
 
 Three renderings of the same digest (`compose`): plain text and HTML for the email (its
@@ -34,6 +35,7 @@ SECTIONS = (
     Section("warned", "数据质量警告", (AlertKind.QUALITY_WARN,)),
     Section("targets", "未达标指标", (AlertKind.TARGET_MISSED,)),
     Section("sex_ratio", "出生人口性别比显著偏高", (AlertKind.SEX_RATIO_SIGNIFICANTLY_HIGH,)),
+    Section("sex_ratio_notice", "出生人口性别比高于目标但不显著（请关注）", (AlertKind.SEX_RATIO_ABOVE_RANGE,)),
     Section("extracts", "数据报送逾期或未报送", (AlertKind.EXTRACT_LATE, AlertKind.EXTRACT_MISSING)),
 )
 SECTION_OF = {kind: section for section in SECTIONS for kind in section.kinds}

@@ -316,3 +316,21 @@ def extract_missing_item(r: dict, name: str, unit: str, today: dt.date) -> Item:
         facts="missing",  # still missing is the same item, however many days it has been
         anchor="timeliness",
     )
+
+
+def sex_ratio_above_range_item(r: dict, orgs: dict, lead: str | None) -> Item:
+    # never "显著偏高": this is the "above the range, not significant" case
+    interval = f"[{number(r['ci_low'])}, {number(r['ci_high'])}]"
+    verdict = (f"判断：高于目标 {r['target_value']:g}，但 95% 置信区间 {interval} 的下限不高于 "
+               f"{r['target_value']:g}：高于正常范围，统计上不显著（出生数少时常见），请持续关注。")
+    label = r["period_label"] or period_label(r["period_type"], r["period_start"])
+    org_name = orgs.get(r["org_code"], r["org_code"])
+    counts = f"男婴/女婴：{r['numerator']}/{r['denominator']}"
+    return Item(
+        title=f"出生人口性别比高于目标但不显著 · {org_name} · {label}：{_value(r)}，95% 区间 {interval}",
+        details=tuple(_indicator_lines(r, orgs, lead, verdict, counts)),
+        group=_indicator_group(r),
+        line=f"{org_name} · {label}：{_value(r)}，95% 区间 {interval}（{counts}）",
+        facts=_facts(r),
+        anchor="sex-ratio",
+    )

@@ -264,13 +264,12 @@ KEY_MISSED = "target_missed|fp_rate_floating|310112101|quarter|2026-01-01"
 def test_one_digest_per_recipient_with_its_units_items(conn, channels):
     collected = collect.collect_alerts(conn, RUN_ID, QUALITY, today=TODAY)
     assert sorted(a.kind for a in collected) == sorted(["quality_block", "quality_warn", "target_missed",
-                                                        "sex_ratio_significantly_high", "extract_late",
-                                                        "extract_missing"])
+                                                        "sex_ratio_significantly_high", "sex_ratio_above_range",
+                                                        "extract_late", "extract_missing"])
     assert not any("2025-10-01" in a.key or "gaj_hjrk" in a.key for a in collected), "only the newest periods"
-    assert not any("310112102" in a.key for a in collected), "七宝镇's 110 is not significantly high: not told"
 
     result = deliver_now(conn, channels, T0)
-    assert (result["items"], result["new"], result["emails"], result["webhooks"]) == (6, 6, 3, 2)
+    assert (result["items"], result["new"], result["emails"], result["webhooks"]) == (7, 7, 3, 2)
     assert result["failed"] == 0 and result["suppressed"] == 0
     sink = channels["sink"]
     assert sorted(r for rcpts, _ in sink.messages for r in rcpts) == sorted([JSW, WSJ, MZJ]), "one per recipient"
@@ -278,10 +277,12 @@ def test_one_digest_per_recipient_with_its_units_items(conn, channels):
     # the commission: every item, grouped by what needs action, in this order
     jsw = only(mailbox(sink, JSW))
     text, markup = parts(jsw)
-    assert jsw["Subject"] == ("【人口计生数据·区人口计生委】新增 6 项需处理：已阻止发布 1，数据质量警告 1，"
-                              "未达标指标 1，出生人口性别比显著偏高 1，数据报送逾期或未报送 2")
+    assert jsw["Subject"] == ("【人口计生数据·区人口计生委】新增 7 项需处理：已阻止发布 1，数据质量警告 1，"
+                              "未达标指标 1，出生人口性别比显著偏高 1，出生人口性别比高于目标但不显著（请关注） 1，"
+                              "数据报送逾期或未报送 2")
     headings = ["一、已阻止发布（1 项）", "二、数据质量警告（1 项）", "三、未达标指标（1 项）",
-                "四、出生人口性别比显著偏高（1 项）", "五、数据报送逾期或未报送（2 项）"]
+                "四、出生人口性别比显著偏高（1 项）", "五、出生人口性别比高于目标但不显著（请关注）（1 项）",
+                "六、数据报送逾期或未报送（2 项）"]
     assert [text.index(h) for h in headings] == sorted(text.index(h) for h in headings)
     for needle in (
         # a missed target under its indicator: where, which period, value against target, counts
@@ -291,6 +292,8 @@ def test_one_digest_per_recipient_with_its_units_items(conn, channels):
         "指标：流动人口计划生育率（fp_rate_floating），地区：莘庄镇（310112101）", "另有 2 条",
         # the sex ratio with its interval and births
         "莘庄镇 · 2026-Q1：150.00，95% 区间", "男婴/女婴：300/200",
+        # above 107 but not significantly: said so, apart from the significantly high
+        "【新】七宝镇 · 2026-Q1：110.00，95% 区间",
         # extracts: late by 3 days, arrived when; missing for 5 days
         "出生医学证明（wsj_csyxzm）· 区卫生局", "2026-02：逾期 3 天送达（截止 2026-03-05，2026-03-08 10:00 送达）",
         "婚姻登记（mzj_hydj）· 区民政局", "2026-02：已逾期 5 天未报送（截止 2026-03-05）",
@@ -307,6 +310,8 @@ def test_one_digest_per_recipient_with_its_units_items(conn, channels):
 
     # a unit gets its own items only: 区卫生局 the sex ratio, the warning about it, its late extract
     wsj_text, _ = parts(only(mailbox(sink, WSJ)))
+    notice = wsj_text[wsj_text.index("高于目标但不显著（请关注）（1 项）"):]
+    assert "七宝镇" in notice and "显著偏高" not in notice and "七宝镇" not in wsj_text[:wsj_text.index(notice)]
     assert "150.00" in wsj_text and "逾期 3 天" in wsj_text and "row_count_stable" in wsj_text
     assert "fp_rate_floating" not in wsj_text and "婚姻登记" not in wsj_text
     mzj_text, _ = parts(only(mailbox(sink, MZJ)))
@@ -325,16 +330,16 @@ def test_one_digest_per_recipient_with_its_units_items(conn, channels):
 
     # the record: a row per item, a row per message
     rows = sent_rows(conn)
-    assert len(rows) == 6 and {r[1] for r in rows} == {"new"} and not any(r[2] or r[4] for r in rows)
+    assert len(rows) == 7 and {r[1] for r in rows} == {"new"} and not any(r[2] or r[4] for r in rows)
     channels_of = {r[0]: set(r[3]) for r in rows}
     assert channels_of[KEY_SEX_RATIO] == {"email:区卫生局", "email:区人口计生委", "webhook:区卫生局",
                                           "webhook:区人口计生委"}
     assert channels_of[KEY_MISSED] == {"email:区人口计生委", "webhook:区人口计生委"}
     digests = conn.execute("select recipient, channel, items, new_items, error from alerts.sent_digests "
                            "order by channel").fetchall()
-    assert digests == [("区人口计生委", "email:区人口计生委", 6, 6, None), ("区卫生局", "email:区卫生局", 3, 3, None),
-                       ("区民政局", "email:区民政局", 1, 1, None), ("区人口计生委", "webhook:区人口计生委", 6, 6, None),
-                       ("区卫生局", "webhook:区卫生局", 3, 3, None)]
+    assert digests == [("区人口计生委", "email:区人口计生委", 7, 7, None), ("区卫生局", "email:区卫生局", 4, 4, None),
+                       ("区民政局", "email:区民政局", 1, 1, None), ("区人口计生委", "webhook:区人口计生委", 7, 7, None),
+                       ("区卫生局", "webhook:区卫生局", 4, 4, None)]
 
 
 def test_an_unchanged_item_is_still_open_not_new(conn, channels):
@@ -343,7 +348,7 @@ def test_an_unchanged_item_is_still_open_not_new(conn, channels):
 
     # two hours later, nothing changed: no message at all, every item recorded as not sent again
     again = deliver_now(conn, channels, T0 + dt.timedelta(hours=2))
-    assert (again["still_open"], again["emails"], again["webhooks"], again["suppressed"]) == (6, 0, 0, 6)
+    assert (again["still_open"], again["emails"], again["webhooks"], again["suppressed"]) == (7, 0, 0, 7)
     assert len(channels["sink"].messages) == emails and len(channels["robot"].posts) == posts
 
     # a revised figure: the commission is told of the change; the others have nothing new
@@ -351,11 +356,11 @@ def test_an_unchanged_item_is_still_open_not_new(conn, channels):
                  "and indicator_code = 'fp_rate_floating' and period_start = '2026-01-01'")
     conn.commit()
     changed = deliver_now(conn, channels, T0 + dt.timedelta(hours=3))
-    assert (changed["changed"], changed["still_open"], changed["emails"]) == (1, 5, 1)
+    assert (changed["changed"], changed["still_open"], changed["emails"]) == (1, 6, 1)
     jsw = mailbox(channels["sink"], JSW)[-1]
     text, _ = parts(jsw)
     assert "新增 1 项" in jsw["Subject"] and "【有变化】莘庄镇 · 2026-Q1：80.00%（16/20）" in text
-    still = text[text.index("此前已通知、仍未解决（5 项）"):]
+    still = text[text.index("此前已通知、仍未解决（6 项）"):]
     assert "出生人口性别比显著偏高 · 莘庄镇 · 2026-Q1" in still and "自 2026-03-10 16:00 起未解决" in still
     assert "【新】" not in text
 
@@ -366,14 +371,14 @@ def test_an_unchanged_item_is_still_open_not_new(conn, channels):
     assert reminder["Subject"] == "【人口计生数据·区民政局】1 项此前已通知，仍未解决"
     assert "自 2026-03-10 16:00 起未解决" in parts(reminder)[0]
     statuses = [r[1] for r in sent_rows(conn)]
-    assert len(statuses) == 24 and statuses[18:] == ["still_open"] * 6  # every decision recorded, none updated
+    assert len(statuses) == 28 and statuses[21:] == ["still_open"] * 7  # every decision recorded, none updated
 
 
 def test_a_failing_channel_is_recorded_and_fails_after_trying_all(conn, channels):
     urls = {"区人口计生委": channels["base"] + "/fail", "区卫生局": channels["base"] + "/wsj"}
     with pytest.raises(AlertDeliveryFailed) as failure:
         deliver_now(conn, channels, T0, webhook_urls=urls)
-    assert failure.value.result["failed"] == 6
+    assert failure.value.result["failed"] == 7
     assert "HTTP 500" in str(failure.value) and "/fail" not in str(failure.value)
     assert failure.value.result["emails"] == 3  # every email still went out
     rows = sent_rows(conn)
@@ -393,14 +398,14 @@ def test_nothing_configured_keeps_items_undelivered_and_they_are_sent_later(conn
     collected = collect.collect_alerts(conn, RUN_ID, None, today=TODAY)
     with caplog.at_level("WARNING"):
         kept = deliver.deliver(conn, collected, now=T0)  # no channel at all: kept, warned once, not a failure
-    assert (kept["undelivered"], kept["emails"], kept["failed"]) == (4, 0, 0) and len(collected) == 4
+    assert (kept["undelivered"], kept["emails"], kept["failed"]) == (5, 0, 0) and len(collected) == 5
     warned = [r.getMessage() for r in caplog.records if r.name == "include.notify.deliver"]
     assert len(warned) == 1 and "no channel is configured" in warned[0], warned
     rows = conn.execute("select channels, errors, suppressed from alerts.sent_alerts where sent_at = %s",
                         (T0,)).fetchall()
-    assert rows == [([], [deliver.NO_CHANNEL], False)] * 4
+    assert rows == [([], [deliver.NO_CHANNEL], False)] * 5
     # nothing reached anyone, so nothing is old: the next delivery sends them as new
     result = deliver.deliver(conn, collected, smtp=channels["smtp"], webhook_urls=channels["webhook_urls"],
                              now=T0 + dt.timedelta(minutes=5))
-    assert result["new"] == 4 and result["emails"] == 3
+    assert result["new"] == 5 and result["emails"] == 3
 
