@@ -65,7 +65,8 @@ def _scale(states: Mapping[str, tuple[str, str]]) -> alt.Scale:
 
 
 def _spec(chart: alt.TopLevelMixin) -> dict:
-    return chart.configure(font=FONT_FAMILY).configure_view(stroke="#ddd").to_dict()
+    return (chart.configure(font=FONT_FAMILY).configure_view(stroke="#ddd")
+            .configure_legend(labelLimit=280).configure_axis(labelLimit=280).to_dict())
 
 
 def _target_layers(target: float | None, direction: str | None) -> list[alt.Chart]:
@@ -107,14 +108,15 @@ def trend(indicator: Mapping, values: Iterable[Mapping], org_names: Mapping[str,
                alt.Tooltip("numerator:Q", title="分子"), alt.Tooltip("denominator:Q", title="分母"),
                alt.Tooltip("partial:N", title="不完整")]
     base = alt.Chart(alt.Data(values=rows))
-    towns = base.transform_filter(alt.datum.level == "town").mark_line(point=True, strokeWidth=1.3).encode(
-        x=x, y=y, color=colour, tooltip=tooltip,
-        opacity=alt.condition(pick, alt.value(0.75), alt.value(0.08))).add_params(pick)
     district = base.transform_filter(alt.datum.level == "district").mark_line(
         point=alt.OverlayMarkDef(size=60, filled=True), strokeWidth=3.5).encode(
         x=x, y=y, color=colour, tooltip=tooltip)
-    chart = alt.layer(towns, district, *_target_layers(indicator.get("target_value"),
-                                                      indicator.get("target_direction")))
+    layers = [district]
+    if any(r["level"] == "town" for r in rows):  # a district-only indicator draws no town layer
+        layers.insert(0, base.transform_filter(alt.datum.level == "town").mark_line(
+            point=True, strokeWidth=1.3).encode(x=x, y=y, color=colour, tooltip=tooltip, opacity=alt.condition(
+                pick, alt.value(0.75), alt.value(0.08))).add_params(pick))
+    chart = alt.layer(*layers, *_target_layers(indicator.get("target_value"), indicator.get("target_direction")))
     title = alt.TitleParams(f"{indicator['name_zh']} ({indicator['indicator_code']})",
                             subtitle=f"按{PERIOD_NAMES[period_type]}: 全区 (粗黑线) 与各镇街道", anchor="start")
     return _spec(chart.properties(width=TREND_WIDTH, height=TREND_HEIGHT, title=title))
@@ -148,9 +150,9 @@ def _sex_ratio_layers(rows: list[dict], x: alt.X, title: str) -> dict:
     rule = limit.mark_rule(color=TARGET_COLOUR, strokeDash=[6, 4], strokeWidth=1.5).encode(y="limit:Q")
     text = limit.mark_text(align="left", dx=4, dy=-6, color=TARGET_COLOUR, fontSize=11).encode(
         y="limit:Q", x=alt.value(0), text="label:N")
+    subtitle = "绿色带: 正常范围 103–107; 误差线: Wilson 95% 区间"
     chart = alt.layer(band, bars, points, rule, text).properties(
-        width=TREND_WIDTH, height=280, title=alt.TitleParams(title, anchor="start",
-                                                             subtitle="绿色带: 正常范围 103–107; 误差线: Wilson 95% 区间"))
+        width=TREND_WIDTH, height=280, title=alt.TitleParams(title, anchor="start", subtitle=subtitle))
     return _spec(chart)
 
 
@@ -241,14 +243,14 @@ def timeliness_grid(timeliness: Iterable[Mapping], sources: Mapping[str, str]) -
     cell) or not at all."""
     rows = [{
         "source": f"{sources.get(t['source_code'], t['source_code'])} ({t['source_code']})",
-        "period": period_text(t["period_type"], t["period_start"]), "start": _iso(t["period_start"]),
+        "period": period_text(t["period_type"], t["period_start"]), "end": _iso(t["period_end"]),
         "status": TIMELINESS.get(t["status"], (t["status"], "#bdc3c7"))[0],
         "days_late": t["days_late"] if t["status"] == "late" else None,
         "due": _iso(t["due_date"]), "unit": t["delivering_unit"] or "",
     } for t in timeliness]
     if not rows:
         return None
-    periods = [p for _, p in sorted({(r["start"], r["period"]) for r in rows})]
+    periods = [p for _, p in sorted({(r["end"], r["period"]) for r in rows})]  # a quarter after its months
     base = alt.Chart(alt.Data(values=rows))
     x = alt.X("period:O", sort=periods, title="报送周期 (period)", axis=alt.Axis(labelAngle=-40))
     y = alt.Y("source:N", title=None, sort=sorted({r["source"] for r in rows}))

@@ -68,7 +68,7 @@ def publication_page(published: Published) -> str:
 Every figure of the report belongs to this publication; each indicator's page names the models
 it passed through and its sources' files.</p>
 {_publication_block(published)}
-<p class="lineage"><a href="{docs_href("model.fp_warehouse.indicator_values", 1)}">dbt 文档与血缘图 (dbt docs, lineage graph)</a>
+<p class="lineage"><a href="{docs_href("model.fp_warehouse.indicator_values", 1)}">dbt 文档与血缘图 (dbt docs)</a>
 <a href="../index.html">返回报告 (back to the report)</a></p>
 <h2 class="first">各指标的血缘 (lineage per indicator)</h2>
 <ul>{links}</ul>

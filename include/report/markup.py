@@ -86,7 +86,8 @@ def page(title: str, body: str, depth: int = 0, scripts: bool = False, nav: str 
 <main>
 {body}
 </main>
-<footer>由数据仓库在每次发布时生成 (written by the warehouse at each publication); 所有脚本与字体均随站点提供, 不引用外部资源。</footer>
+<footer>由数据仓库在每次发布时生成 (written by the warehouse at each publication);
+所有脚本与字体均随站点提供, 不引用外部资源。</footer>
 </body>
 </html>
 """
@@ -97,7 +98,7 @@ STYLES = """
 :root {{ --met: #d5f0d5; --missed: #f8d0cc; --near: #fde6b8; --monitored: #eef1f4; --empty: #f7f7f7; }}
 * {{ box-sizing: border-box; }}
 body {{ margin: 0; font-family: {font}; color: #1d2733; background: #fff; line-height: 1.5; }}
-.masthead {{ background: #17324d; color: #fff; padding: 12px 24px; position: sticky; top: 0; z-index: 10; }}
+.masthead {{ background: #17324d; color: #fff; padding: 12px 24px; }}
 .masthead .home {{ color: #fff; font-size: 20px; font-weight: 700; text-decoration: none; margin-right: 12px; }}
 .masthead .en {{ color: #b9c7d6; font-size: 13px; }}
 nav.toc {{ margin-top: 6px; font-size: 14px; }}
@@ -116,15 +117,18 @@ section.figure {{ border-top: 1px solid #e4e8ec; padding-top: 8px; break-inside:
 table {{ border-collapse: collapse; font-size: 13px; margin: 8px 0 16px; }}
 th, td {{ border: 1px solid #d5dbe1; padding: 3px 7px; text-align: left; vertical-align: top; }}
 thead th {{ background: #eef2f6; }}
-table.scorecard td.cell {{ text-align: right; white-space: nowrap; min-width: 64px; }}
-table.scorecard th.indicator {{ font-weight: 600; font-size: 12px; min-width: 90px; }}
+.scroll {{ overflow-x: auto; max-width: 100%; }}
+table.scorecard td.cell {{ text-align: right; white-space: nowrap; min-width: 56px; }}
+table.scorecard th.indicator {{ font-weight: 600; font-size: 12px; width: 96px; min-width: 80px; }}
+table.scorecard th .code {{ font-size: 10px; word-break: break-all; font-weight: 400; }}
 table.scorecard tr.district td {{ font-weight: 700; border-bottom: 2px solid #17324d; }}
 table.scorecard td a {{ color: inherit; text-decoration: none; }}
 td.met {{ background: var(--met); }} td.missed {{ background: var(--missed); }}
 td.near {{ background: var(--near); }} td.monitored {{ background: var(--monitored); }}
 td.empty {{ background: var(--empty); color: #9aa5b1; }}
 td.partial::after {{ content: "*"; color: #52606d; }}
-.legend span {{ display: inline-block; padding: 1px 8px; margin-right: 8px; border: 1px solid #d5dbe1; font-size: 12px; }}
+.legend span {{ display: inline-block; padding: 1px 8px; margin-right: 8px; border: 1px solid #d5dbe1;
+  font-size: 12px; }}
 .legend .met {{ background: var(--met); }} .legend .missed {{ background: var(--missed); }}
 .legend .near {{ background: var(--near); }} .legend .monitored {{ background: var(--monitored); }}
 .legend .empty {{ background: var(--empty); }}
@@ -137,6 +141,8 @@ footer {{ color: #7b8794; font-size: 12px; padding: 12px 24px; border-top: 1px s
   .masthead .home, .masthead .en {{ color: #000; }}
   nav.toc, .print-button, .lineage, .vega-embed details {{ display: none !important; }}
   main {{ max-width: none; padding: 0; }}
+  .scroll {{ overflow: visible; }}
+  table.scorecard {{ font-size: 10px; }}
   h2 {{ break-before: page; page-break-before: always; }}
   h2.first {{ break-before: auto; page-break-before: auto; }}
   td, th {{ -webkit-print-color-adjust: exact; print-color-adjust: exact; }}
@@ -155,7 +161,8 @@ RENDER_JS = """
     var jobs = holders.map(function (el) {
       var spec = specs[el.getAttribute("data-spec")];
       if (!spec) { el.setAttribute("data-rendered", "missing"); console.error("no spec for", el.id); return null; }
-      return vegaEmbed(el, spec, {renderer: "svg", actions: {export: true, source: false, compiled: false, editor: false}})
+      var options = {renderer: "svg", actions: {export: true, source: false, compiled: false, editor: false}};
+      return vegaEmbed(el, spec, options)
         .then(function () { el.setAttribute("data-rendered", "true"); })
         .catch(function (err) { el.setAttribute("data-rendered", "error"); console.error(el.id, err); });
     });

@@ -87,9 +87,9 @@ def _scorecard_table(table: scorecard.Table) -> str:
         lines.append(f'<tr class="{esc(row.org_level)}">' + "".join(
             cell if cell.startswith("<td") else f"<td>{cell}</td>" for cell in cells) + "</tr>")
     head = "".join(f'<th class="indicator">{h}</th>' for h in heads)
-    return (f'<table class="scorecard" id="scorecard-{esc(table.period_type)}" '
+    return (f'<div class="scroll"><table class="scorecard" id="scorecard-{esc(table.period_type)}" '
             f'data-period="{esc(table.period_label)}"><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(lines)}</tbody></table>')
+            f'<tbody>{"".join(lines)}</tbody></table></div>')
 
 
 def _scorecard_section(published: Published) -> str:
@@ -195,7 +195,7 @@ def _quality_section(published: Published, specs: dict[str, dict]) -> str:
         "<p>没有文件达到预警线 (no delivery reached a warn level).</p>"
     loads = markup.table(
         ["来源", "现行文件", "被替代", "被拒收", "读入行", "入库行", "隔离行", "重复行", "最新截至"],
-        [[esc(f'{names.get(r["source_code"], r["source_code"] or "(无法识别)")} ({r["source_code"] or "-"})'),
+        [[esc(f'{names.get(r["source_code"], "文件名无法识别")} ({r["source_code"] or "unrecognized name"})'),
           count(r["current_files"]), count(r["superseded_files"]), count(r["rejected_files"]),
           count(r["rows_read"]), count(r["rows_loaded"]), count(r["rows_quarantined"]), count(r["rows_duplicate"]),
           esc(when(r["newest_as_of"]))] for r in published.loads])
