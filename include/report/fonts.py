@@ -50,16 +50,21 @@ def write_subset(text: str, assets: Path, font: Path | None = None) -> str | Non
         log.warning("no CJK font found (%s): the report relies on the reader's CJK fonts",
                     ", ".join(str(p) for p in config.REPORT_CJK_FONTS))
         return None
-    face = _face(font)
-    options = subset.Options()
-    options.flavor = "woff"
-    options.layout_features = ["*"]
-    options.notdef_outline = True
-    subsetter = subset.Subsetter(options)
-    subsetter.populate(text="".join(sorted(set(text))))
-    subsetter.subset(face)
-    face.flavor = "woff"
-    face.save(assets / FONT_FILE)
+    try:
+        face = _face(font)
+        options = subset.Options()
+        options.flavor = "woff"
+        options.layout_features = ["*"]
+        options.notdef_outline = True
+        subsetter = subset.Subsetter(options)
+        subsetter.populate(text="".join(sorted(set(text))))
+        subsetter.subset(face)
+        face.flavor = "woff"
+        face.save(assets / FONT_FILE)
+    except Exception as failure:  # a font it cannot read: the readers' own CJK fonts still serve
+        log.warning("the CJK font %s could not be subset (%s): the report relies on the reader's CJK fonts",
+                    font, type(failure).__name__)
+        return None
     return FONT_FILE
 
 
