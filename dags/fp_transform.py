@@ -56,6 +56,11 @@ def fp_transform():
     def report() -> str:
         return tasks.report()
 
+    @task
+    def write_report() -> str:
+        """The commission's report site (FPWH_REPORT_DIR, else .reports/): scorecard, trends, quality."""
+        return tasks.write_report()
+
     @task(trigger_rule="all_done")
     def send_alerts() -> dict:
         """Runs whatever happened before it: a failed build or a blocked gate is exactly what must be told."""
@@ -69,6 +74,7 @@ def fp_transform():
     built >> checked
     published = publish(checked, built)
     published >> report()
+    published >> write_report()
     published >> send_alerts()
 
 

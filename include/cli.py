@@ -2,6 +2,8 @@
 
     python -m include.cli demo       the whole pipeline, end to end, in a real Airflow
     python -m include.cli summary    print the published figures and the deliveries
+    python -m include.cli report --out DIR
+                                     write the commission's report site (DIR/index.html)
     python -m include.cli rollback   restore the previous publication of the marts
     python -m include.cli lineage fp_rate_floating 310112101 2026-Q1
                                      trace a published figure to its publication, models and files
@@ -14,7 +16,8 @@ FPWH_SMTP_URL or Airflow connection fp_smtp (else `demo` files alerts in .demo/o
 FPWH_PSEUDONYM_KEY or FPWH_PSEUDONYM_KEY_FILE (else `demo` creates .secrets/pseudonym.key),
 FPWH_<ROLE>_PASSWORD or FPWH_<ROLE>_PASSWORD_FILE, the roles' login users (LOADER, TRANSFORMER,
 BI_READER, AUDITOR; else `demo` on its embedded server writes them under .secrets/).
-Each command works as the role whose work it is: rollback, summary and rebuild as the
+FPWH_REPORT_DIR (where the DAG and `report` write the site, else .reports/).
+Each command works as the role whose work it is: rollback, summary, report and rebuild as the
 transformer, lineage as the auditor (include/warehouse/roles.py).
 """
 
@@ -38,6 +41,14 @@ def summary(_args: argparse.Namespace) -> int:
     from include import tasks
 
     print(tasks.report())
+    return 0
+
+
+def report(args: argparse.Namespace) -> int:
+    from include import tasks
+
+    index = tasks.write_report(args.out)
+    print(f"report written: {index} (open it in a browser; `make docs` serves .reports/ under /report/)")
     return 0
 
 
@@ -89,6 +100,17 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("demo", help="run the whole pipeline end to end and print the summary").set_defaults(func=demo)
     commands.add_parser("summary", help="print the published figures and the deliveries").set_defaults(func=summary)
+    site = commands.add_parser(
+        "report", help="write the commission's report site of the newest publication (DIR/index.html)",
+        description="Write the commission's report: a static HTML site of the newest publication (the town "
+                    "scorecard against the plan's targets, each indicator's trend by month for the district and "
+                    "each town, the sex ratio at birth with its Wilson interval, data quality and timeliness, and "
+                    "each figure's lineage). Every script and font it needs is written into the folder: open "
+                    "DIR/index.html from disk, serve it, or print it (A4 landscape) for the commission's meeting. "
+                    "Reads the published marts as the transformer role (WAREHOUSE_URL, FPWH_TRANSFORMER_*).")
+    site.add_argument("--out", metavar="DIR", default=None,
+                      help="folder to write (created if missing; default: FPWH_REPORT_DIR, else .reports/)")
+    site.set_defaults(func=report)
     commands.add_parser("rollback", help="restore the previous publication").set_defaults(func=rollback)
     trace = commands.add_parser("lineage", help="trace a published figure to its publication, models and files")
     trace.add_argument("indicator", help="indicator code, e.g. fp_rate_floating")

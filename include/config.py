@@ -27,6 +27,7 @@ GX_CONTEXT_ROOT = PROJECT_ROOT / "expectations"
 GX_DATA_DOCS_SITE = "local_site"
 GX_DATA_DOCS_DIR = GX_CONTEXT_ROOT / "gx" / "uncommitted" / "data_docs" / GX_DATA_DOCS_SITE
 DOCS_DIR = PROJECT_ROOT / ".docs"  # dbt docs of the newest publication (`make docs`)
+REPORT_DIR = PROJECT_ROOT / ".reports"  # the commission's report site, written per publication (`make docs`: /report/)
 LINEAGE_LOG_FILE = PROJECT_ROOT / ".lineage" / "openlineage.ndjson"
 EMBEDDED_DATA_DIR = PROJECT_ROOT / ".warehouse" / "pgdata"
 AIRFLOW_HOME = PROJECT_ROOT / ".airflow"
@@ -51,6 +52,7 @@ ALERT_FROM_ENV = "FPWH_ALERT_FROM"
 DEFAULT_WEBHOOK_ENV = "FPWH_WEBHOOK_URL"
 SETTLE_SECONDS_ENV = "FPWH_SETTLE_SECONDS"  # how long a landed file must hold still before it is loaded
 LANDING_MARKERS_ENV = "FPWH_LANDING_MARKERS"  # true: a file is loaded once <name>.done exists beside it
+REPORT_DIR_ENV = "FPWH_REPORT_DIR"  # where the report site is written (default REPORT_DIR)
 PUBLIC_BASE_URL_ENV = "FPWH_PUBLIC_BASE_URL"  # where readers open the docs and Data Docs (`make docs` serves them)
 GX_WAREHOUSE_URL_ENV = "GX_WAREHOUSE_URL"  # the GX datasource's ${...}: the URL is never written to a file
 GX_ANALYTICS_ENV = "GX_ANALYTICS_ENABLED"  # GX's own switch: no usage statistics leave the machine
@@ -115,6 +117,13 @@ ALERT_FAILED_NODES = 10  # failing dbt nodes a build-failure alert names
 ALERT_SUPPRESSION_HOURS = 24  # an alert delivered within this many hours is not sent again
 WEBHOOK_MAX_BYTES = 4000  # the WeCom robot takes at most 4096 bytes of markdown
 DELIVERY_TIMEOUT_SECONDS = 10  # per SMTP or webhook call
+# where a CJK font is looked for, to ship its subset in the report site (Debian: fonts-noto-cjk)
+REPORT_CJK_FONTS = (
+    Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
+    Path("/usr/share/fonts/opentype/noto/NotoSansCJKsc-Regular.otf"),
+    Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
+    Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"),
+)
 DEFAULT_ALERT_FROM = "fpwh-alerts@example.gov.cn"  # placeholder; set the real sender by configuration
 
 
@@ -192,16 +201,29 @@ def landing_markers() -> bool:
     return flag(env(LANDING_MARKERS_ENV))
 
 
+def report_dir() -> Path:
+    """Where the report site is written: FPWH_REPORT_DIR, else REPORT_DIR."""
+    value = env(REPORT_DIR_ENV)
+    return Path(value) if value else REPORT_DIR
+
+
+def report_link(anchor: str = "") -> str | None:
+    """The report's page (index.html) under FPWH_PUBLIC_BASE_URL, at `anchor` (scorecard,
+    indicator-<code>, sex-ratio, quality, timeliness); None without a base URL."""
+    link = public_link(report_dir() / "index.html")
+    return f"{link}#{anchor}" if link and anchor else link
+
+
 def public_link(path: str | Path) -> str | None:
-    """A published file (under DOCS_DIR, or the Data Docs, which `make docs` serves as
-    data_docs/) as a link under FPWH_PUBLIC_BASE_URL; None without a base URL or for any other
-    file: a message never carries a path on the machine that wrote it."""
+    """A published file (under DOCS_DIR, the report site, which `make docs` serves as report/,
+    or the Data Docs, served as data_docs/) as a link under FPWH_PUBLIC_BASE_URL; None without a
+    base URL or for any other file: a message never carries a path on the machine that wrote it."""
     base = env(PUBLIC_BASE_URL_ENV)
     text = str(path)
     local = Path(text.removeprefix("file://")).resolve() if text.startswith(("file://", "/")) else None
     if not base or local is None:
         return None
-    for root, prefix in ((GX_DATA_DOCS_DIR, "data_docs/"), (DOCS_DIR, "")):
+    for root, prefix in ((GX_DATA_DOCS_DIR, "data_docs/"), (report_dir(), "report/"), (DOCS_DIR, "")):
         if local.is_relative_to(root.resolve()):
             return f"{base.rstrip('/')}/{prefix}{local.relative_to(root.resolve()).as_posix()}"
     return None

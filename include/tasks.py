@@ -179,3 +179,18 @@ def report() -> str:
         text = summary.render(conn)
     log.info("%s", text)
     return text
+
+
+def write_report(out_dir: str | None = None) -> str:
+    """The commission's report site of the newest publication (include/report/site.py), into
+    `out_dir`, by default FPWH_REPORT_DIR or .reports/; the path of its index.html."""
+    from pathlib import Path
+
+    from include.report import site
+    from include.warehouse import connection
+
+    folder = Path(out_dir) if out_dir else config.report_dir()
+    with connection.connect(_as(config.TRANSFORMER_ROLE)) as conn:
+        index = site.write_site(conn, folder)
+    log.info("report written: %s%s", index, f" (served as {link})" if (link := config.report_link()) else "")
+    return str(index)

@@ -70,6 +70,14 @@ def alert_outbox(tmp_path_factory):
     mailbox.stop()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def report_folder(tmp_path_factory):
+    """The report sites that the tests' publications write go to a folder of the session, never .reports/."""
+    folder = tmp_path_factory.mktemp("reports")
+    os.environ[config.REPORT_DIR_ENV] = str(folder)
+    yield folder
+
+
 @pytest.fixture(scope="session")
 def server_url() -> str:
     """A PostgreSQL server to create test databases on."""
@@ -129,6 +137,7 @@ class DemoRun:
     url: str  # the warehouse it published
     output: str  # everything it printed
     lineage_events: Path  # the OpenLineage events it emitted, one JSON per line
+    report: Path  # the commission's report site its publication wrote (FPWH_REPORT_DIR)
 
 
 @pytest.fixture(scope="session")
@@ -139,11 +148,12 @@ def demo_run(demo_landing, server_url, tmp_path_factory, robot_server):
     name = f"fpwh_test_{uuid.uuid4().hex[:10]}"
     url = connection.with_database(server_url, name)
     events = tmp_path_factory.mktemp("lineage") / "openlineage.ndjson"
+    report = tmp_path_factory.mktemp("report")
     env = {k: v for k, v in os.environ.items() if "OPENLINEAGE" not in k}
     env |= {
         "WAREHOUSE_URL": url, "LANDING_DIR": str(demo_landing), "REPORTING_START": "2026-01-01",
         "OPENLINEAGE__TRANSPORT__TYPE": "file", "OPENLINEAGE__TRANSPORT__LOG_FILE_PATH": str(events),
-        "OPENLINEAGE__TRANSPORT__APPEND": "true",
+        "OPENLINEAGE__TRANSPORT__APPEND": "true", config.REPORT_DIR_ENV: str(report),
         # the commission's chat robot (the mail goes to the session's outbox, `alert_outbox`)
         "FPWH_WEBHOOK_URL": f"http://127.0.0.1:{robot_server.server_address[1]}{DEMO_ROBOT_PATH}",
     }
@@ -152,6 +162,7 @@ def demo_run(demo_landing, server_url, tmp_path_factory, robot_server):
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-5000:]
     assert "Published indicators, district 310112" in done.stdout
-    yield DemoRun(url, output, events)
+    assert (report / "index.html").is_file(), "the publication wrote no report"
+    yield DemoRun(url, output, events, report)
     with psycopg.connect(connection.with_database(server_url, "postgres"), autocommit=True) as conn:
         conn.execute(f'drop database if exists "{name}" with (force)')

@@ -19,7 +19,7 @@ import psycopg
 from include.publish import hashes
 
 
-def _path_models(lineage: dict[str, list[str]], sources: list[str], target: str) -> list[str]:
+def path_models(lineage: dict[str, list[str]], sources: list[str], target: str) -> list[str]:
     """The dbt nodes on a path from the indicator's sources to the target mart."""
     children: dict[str, set[str]] = {}
     for node, parents in lineage.items():
@@ -73,7 +73,7 @@ def trace(conn: psycopg.Connection, indicator: str, org: str, period_label: str)
                                (code,)).fetchone()[0]
         if lineage:
             lines.append("dbt models it passed through:")
-            lines += [f"  {node}" for node in _path_models(lineage, sources, "model.fp_warehouse.indicator_values")]
+            lines += [f"  {node}" for node in path_models(lineage, sources, "model.fp_warehouse.indicator_values")]
     lines.append("deliveries of its sources:")
     deliveries = conn.execute(
         """select source_code, file_name, as_of_date, sha256, arrived_at, rows_loaded, rows_quarantined,

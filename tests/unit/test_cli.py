@@ -13,6 +13,7 @@ from include import cli
     (["demo"], "usage: python -m include.cli demo"),
     (["summary"], "usage: python -m include.cli summary"),
     (["rollback"], "usage: python -m include.cli rollback"),
+    (["report"], "--out DIR"),
     (["lineage"], "indicator code, e.g. fp_rate_floating"),
     (["rebuild"], "publication_id"),
     (["generate"], "--landing-dir"),  # the generator's own options
