@@ -305,8 +305,8 @@ def run_alerts(run_id: str | None = None, quality: dict | None = None, data_docs
     WAREHOUSE_URL), as the DAG would."""
     quality = quality or {}
     run_id = run_id or quality.get("run_id")
-    links = digest.Links(report=config.report_link(), data_docs=collect.docs_link(data_docs or quality.get("data_docs")),
-                         run_id=run_id)
+    docs = collect.docs_link(data_docs or quality.get("data_docs"))
+    links = digest.Links(report=config.report_link(), data_docs=docs, run_id=run_id)
     with connection.connect(url) as conn:
         return deliver(conn, collect.collect_alerts(conn, run_id, quality, build_failure=build_failure),
                        links=links)
