@@ -23,7 +23,7 @@ $(VENV)/.installed: requirements.lock
 	if test -x $(PY); then echo "updating the virtual environment $(VENV) to requirements.lock..."; \
 	else echo "creating the virtual environment $(VENV) (first run: about a minute)..."; \
 	  $(PYTHON) -m venv $(VENV) || exit 1; fi; \
-	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) || exit 1; \
+	$(PY) -m pip install -qq --disable-pip-version-check uv==$(UV_VERSION) || exit 1; \
 	$(VENV)/bin/uv pip sync --quiet --python $(PY) requirements.lock || exit 1; \
 	touch $@; \
 	echo "virtual environment ready: $$(grep -c '==' requirements.lock) packages in $$(( $$(date +%s) - started )) s"
