@@ -319,16 +319,16 @@ class TaskReporter:
         """After dag.test(): the tasks that never ran (upstream failed), then the run's state."""
         self._flush_mapped()
         state = str(getattr(getattr(dag_run, "state", None), "value", getattr(dag_run, "state", "no run")))
-        not_run: dict[str, set[str]] = {}
+        not_run: dict[str, str] = {}
         try:
             for ti in dag_run.get_task_instances():
                 ti_state = str(getattr(ti.state, "value", ti.state) or "no state")
                 if (ti.task_id, ti.map_index) not in self.reported and ti_state != "success":
-                    not_run.setdefault(ti_state, set()).add(ti.task_id)
+                    not_run.setdefault(ti.task_id, ti_state)
         except Exception:  # a line less, never a failed demo
             pass
-        for ti_state, ids in sorted(not_run.items()):
-            self.console.say(f"{self.dag_id}: {ti_state}: {', '.join(sorted(ids))}")
+        for task_id, ti_state in sorted(not_run.items()):
+            self.console.say(f"{self.dag_id}.{task_id}: {ti_state.replace('_', ' ')}, not run")
         self.console.say(f"{self.dag_id}: {state}", time.monotonic() - self.dag_started)
 
 

@@ -141,5 +141,5 @@ def test_a_failed_task_prints_its_error_in_full_and_the_tasks_that_never_ran():
     lines = [line.split("] ", 1)[-1] for line in terminal.getvalue().splitlines()]
     assert lines[0].startswith("fp_transform.quality_gate: FAILED (")
     assert lines[1] == "RuntimeError: check fertility_rate_range on candidate.indicator_values: 3 rows outside [0, 100]"
-    assert lines[2] == "fp_transform: upstream_failed: publish"
+    assert lines[2] == "fp_transform.publish: upstream failed, not run"
     assert lines[3].startswith("fp_transform: failed (")
