@@ -115,7 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     if extra and args.command != "generate":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.extra = extra
-    logging.basicConfig(level=config.log_level(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        level = config.log_level()
+    except RuntimeError as bad:
+        parser.error(str(bad))
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return args.func(args)
 
 
