@@ -20,6 +20,7 @@ import math
 import os
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -285,7 +286,7 @@ class TaskReporter:
         words = state if not detail else (detail if state == "done" else f"{state}: {detail}")
         self.console.say(f"{self.dag_id}.{ti.task_id}: {words}", seconds)
         if error is not None:
-            self.console.text(_error_text(error))
+            self.console.text(error_text(error))
 
     def _mapped_finished(self, ti, result, state: str, error: object, seconds: float) -> None:
         if self.mapped is None or self.mapped.task_id != ti.task_id:
@@ -299,7 +300,7 @@ class TaskReporter:
         if state == "FAILED":
             mapped.failed += 1
             self.console.say(f"{self.dag_id}.{ti.task_id}[{ti.map_index}]: FAILED", seconds)
-            self.console.text(_error_text(error))
+            self.console.text(error_text(error))
         total = max(self.expected, mapped.finished)
         self.console.progress("loading files", mapped.finished, total, time.monotonic() - mapped.started)
         if mapped.finished >= self.expected:
@@ -340,10 +341,15 @@ def _xcom(ti, key: str = "return_value"):
         return None
 
 
-def _error_text(error: object) -> str:
-    if isinstance(error, BaseException):
-        return f"{type(error).__name__}: {error}"
-    return str(error)
+def error_text(error: object) -> str:
+    """The exception's type and message in full, and where it was raised (the traceback is in the log)."""
+    if not isinstance(error, BaseException):
+        return str(error)
+    text = f"{type(error).__name__}: {error}"
+    frames = traceback.extract_tb(error.__traceback__) if error.__traceback__ is not None else []
+    if frames:
+        text += f"\n  raised at {shown_path(Path(frames[-1].filename))}:{frames[-1].lineno}, in {frames[-1].name}"
+    return text
 
 
 def listen(reporter: TaskReporter) -> None:

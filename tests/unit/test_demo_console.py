@@ -143,3 +143,16 @@ def test_a_failed_task_prints_its_error_in_full_and_the_tasks_that_never_ran():
     assert lines[1] == "RuntimeError: check fertility_rate_range on candidate.indicator_values: 3 rows outside [0, 100]"
     assert lines[2] == "fp_transform.publish: upstream failed, not run"
     assert lines[3].startswith("fp_transform: failed (")
+
+
+def test_an_error_says_where_it_was_raised():
+    def landing_dir():
+        raise RuntimeError("LANDING_DIR /x is not a folder")
+
+    try:
+        landing_dir()
+    except RuntimeError as error:
+        text = console.error_text(error)
+    first, where = text.splitlines()
+    assert first == "RuntimeError: LANDING_DIR /x is not a folder"
+    assert where.startswith("  raised at tests/unit/test_demo_console.py:") and where.endswith(", in landing_dir")
