@@ -17,14 +17,19 @@ export DO_NOT_TRACK := 1
 
 venv: $(VENV)/.installed
 
+# Quiet: a line before and a line after (uv's package list would be one line per package).
 $(VENV)/.installed: requirements.lock
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(VENV)/bin/uv pip sync --python $(PY) requirements.lock
-	touch $@
+	@started=$$(date +%s); \
+	if test -x $(PY); then echo "updating the virtual environment $(VENV) to requirements.lock..."; \
+	else echo "creating the virtual environment $(VENV) (first run: about a minute)..."; \
+	  $(PYTHON) -m venv $(VENV) || exit 1; fi; \
+	$(PY) -m pip install -qq --disable-pip-version-check uv==$(UV_VERSION) || exit 1; \
+	$(VENV)/bin/uv pip sync --quiet --python $(PY) requirements.lock || exit 1; \
+	touch $@; \
+	echo "virtual environment ready: $$(grep -c '==' requirements.lock) packages in $$(( $$(date +%s) - started )) s"
 
-demo: venv ## extracts in, published marts and a summary out
-	$(PY) -m include.cli demo
+demo: venv ## extracts in, published marts and a summary out: a line per stage, the full log in .demo/logs/ (VERBOSE=1: everything on the terminal)
+	@$(PY) -m include.cli demo $(if $(VERBOSE),--verbose)
 
 test: venv browser ## every test (unit, integration, e2e) against WAREHOUSE_URL, else 127.0.0.1:5432, else an embedded server
 	$(PY) -m pytest

@@ -1,6 +1,7 @@
 """Command line: the pipeline for a person at a terminal.
 
-    python -m include.cli demo       the whole pipeline, end to end, in a real Airflow
+    python -m include.cli demo       the whole pipeline, end to end, in a real Airflow (--verbose:
+                                     all its output on the terminal, not only a line per stage)
     python -m include.cli summary    print the published figures and the deliveries
     python -m include.cli report --out DIR
                                      write the commission's report site (DIR/index.html)
@@ -12,6 +13,7 @@
 
 Environment: WAREHOUSE_URL (else `demo` starts an embedded PostgreSQL under .warehouse/),
 LANDING_DIR (else `demo` generates one under .demo/), REPORTING_START (a date),
+FPWH_LOG_LEVEL (INFO; DEBUG also makes `demo` verbose),
 FPWH_SMTP_URL or Airflow connection fp_smtp (else `demo` files alerts in .demo/outbox/),
 FPWH_PSEUDONYM_KEY or FPWH_PSEUDONYM_KEY_FILE (else `demo` creates .secrets/pseudonym.key),
 FPWH_<ROLE>_PASSWORD or FPWH_<ROLE>_PASSWORD_FILE, the roles' login users (LOADER, TRANSFORMER,
@@ -26,15 +28,16 @@ from __future__ import annotations
 import argparse
 import logging
 
+from include import config
 from include.warehouse import connection, roles
 
 log = logging.getLogger("fpwh")
 
 
-def demo(_args: argparse.Namespace) -> int:
+def demo(args: argparse.Namespace) -> int:
     from include.demo import run
 
-    return run.demo()
+    return run.demo(verbose=args.verbose)
 
 
 def summary(_args: argparse.Namespace) -> int:
@@ -98,7 +101,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m include.cli", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("demo", help="run the whole pipeline end to end and print the summary").set_defaults(func=demo)
+    run_demo = commands.add_parser(
+        "demo", help="run the whole pipeline end to end and print the summary",
+        description="A line per stage, the published figures last; the full output goes to a log file under "
+                    ".demo/logs/ (the last line names it).")
+    run_demo.add_argument("--verbose", action="store_true",
+                          help="everything on the terminal as it comes (Airflow, dbt, GX...), no log file; "
+                               "FPWH_LOG_LEVEL=DEBUG does the same")
+    run_demo.set_defaults(func=demo)
     commands.add_parser("summary", help="print the published figures and the deliveries").set_defaults(func=summary)
     site = commands.add_parser(
         "report", help="write the commission's report site of the newest publication (DIR/index.html)",
@@ -127,7 +137,11 @@ def main(argv: list[str] | None = None) -> int:
     if extra and args.command != "generate":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.extra = extra
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        level = config.log_level()
+    except RuntimeError as bad:
+        parser.error(str(bad))
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return args.func(args)
 
 

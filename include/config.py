@@ -31,6 +31,7 @@ REPORT_DIR = PROJECT_ROOT / ".reports"  # the commission's report site, written 
 LINEAGE_LOG_FILE = PROJECT_ROOT / ".lineage" / "openlineage.ndjson"
 EMBEDDED_DATA_DIR = PROJECT_ROOT / ".warehouse" / "pgdata"
 AIRFLOW_HOME = PROJECT_ROOT / ".airflow"
+DEMO_LOG_DIR = PROJECT_ROOT / ".demo" / "logs"  # the demo's full output, a file per run (include/demo/console.py)
 DAGS_DIR = PROJECT_ROOT / "dags"
 
 # ---- the warehouse's group roles (their grants: include/warehouse/schema.py) ----------------
@@ -53,6 +54,7 @@ DEFAULT_WEBHOOK_ENV = "FPWH_WEBHOOK_URL"
 SETTLE_SECONDS_ENV = "FPWH_SETTLE_SECONDS"  # how long a landed file must hold still before it is loaded
 LANDING_MARKERS_ENV = "FPWH_LANDING_MARKERS"  # true: a file is loaded once <name>.done exists beside it
 REPORT_DIR_ENV = "FPWH_REPORT_DIR"  # where the report site is written (default REPORT_DIR)
+LOG_LEVEL_ENV = "FPWH_LOG_LEVEL"  # the Python loggers' level (INFO); DEBUG also makes the demo verbose
 PUBLIC_BASE_URL_ENV = "FPWH_PUBLIC_BASE_URL"  # where readers open the docs and Data Docs (`make docs` serves them)
 GX_WAREHOUSE_URL_ENV = "GX_WAREHOUSE_URL"  # the GX datasource's ${...}: the URL is never written to a file
 GX_ANALYTICS_ENV = "GX_ANALYTICS_ENABLED"  # GX's own switch: no usage statistics leave the machine
@@ -227,6 +229,14 @@ def public_link(path: str | Path) -> str | None:
         if local.is_relative_to(root.resolve()):
             return f"{base.rstrip('/')}/{prefix}{local.relative_to(root.resolve()).as_posix()}"
     return None
+
+
+def log_level() -> str:
+    """FPWH_LOG_LEVEL: DEBUG, INFO (the default), WARNING or ERROR."""
+    value = (env(LOG_LEVEL_ENV) or "INFO").strip().upper()
+    if value not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise RuntimeError(f"{LOG_LEVEL_ENV}={value!r}: use DEBUG, INFO, WARNING or ERROR")
+    return value
 
 
 def reporting_start() -> str | None:

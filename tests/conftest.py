@@ -135,7 +135,8 @@ DEMO_ROBOT_PATH = "/demo-commission"
 @dataclass(frozen=True)
 class DemoRun:
     url: str  # the warehouse it published
-    output: str  # everything it printed
+    output: str  # everything it printed on the terminal (a line per stage, the figures)
+    log: Path  # its full log (.demo/logs/): Airflow's task logs, dbt's, GX's, the loader's
     lineage_events: Path  # the OpenLineage events it emitted, one JSON per line
     report: Path  # the commission's report site its publication wrote (FPWH_REPORT_DIR)
 
@@ -163,6 +164,8 @@ def demo_run(demo_landing, server_url, tmp_path_factory, robot_server):
     assert done.returncode == 0, output[-5000:]
     assert "Published indicators, district 310112" in done.stdout
     assert (report / "index.html").is_file(), "the publication wrote no report"
-    yield DemoRun(url, output, events, report)
+    last = output.rstrip("\n").splitlines()[-1]
+    assert last.startswith("full log: "), output[-2000:]
+    yield DemoRun(url, output, ROOT / last.removeprefix("full log: "), events, report)
     with psycopg.connect(connection.with_database(server_url, "postgres"), autocommit=True) as conn:
         conn.execute(f'drop database if exists "{name}" with (force)')

@@ -16,12 +16,13 @@ import secrets
 import subprocess
 import sys
 import time
+import traceback
 from collections.abc import MutableMapping
 from datetime import date
 from pathlib import Path
 
 from include import config, tasks
-from include.demo import outbox, recover
+from include.demo import console, outbox, recover
 from include.ingest import pseudonym
 from include.lineage import settings as lineage_settings
 from include.warehouse import connection
@@ -37,8 +38,12 @@ DEMO_MONTHS = 6
 DEMO_SETTLE_SECONDS = "2"  # a file copied in just before the demo is loaded, not left for later
 
 
-def say(message: str) -> None:
-    print(f"[fpwh {time.strftime('%H:%M:%S')}] {message}", flush=True)
+# the demo's terminal (include/demo/console.py): set by demo(), loud until then
+out: console.Console = console.loud()
+
+
+def say(message: str, seconds: float | None = None) -> None:
+    out.say(message, seconds)
 
 
 def airflow_environment() -> None:
@@ -75,29 +80,37 @@ def lineage_to_a_file(environ: MutableMapping[str, str], log_file: Path = config
 
 def migrate_airflow_db() -> None:
     done = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], capture_output=True, text=True)
+    out.log(done.stdout + done.stderr)
     if done.returncode != 0:
-        sys.stderr.write(done.stdout + done.stderr)
-        raise SystemExit("airflow db migrate failed (output above)")
+        raise SystemExit(f"airflow db migrate failed (exit {done.returncode}):\n{done.stdout}{done.stderr}")
 
 
-def run_dag(dag_id: str) -> None:
-    """Run one DAG end to end with dag.test() and fail loudly unless every task succeeded."""
+def run_dag(dag_id: str, reporter: console.TaskReporter | None = None) -> None:
+    """Run one DAG end to end with dag.test() and fail loudly unless every task succeeded;
+    `reporter` (a registered listener) says a line per task as it finishes."""
     module = importlib.import_module(dag_id)
+    if reporter is not None:
+        reporter.begin(dag_id)
     dag_run = module.dag.test()
+    if reporter is not None:
+        reporter.end(dag_run)
     if dag_run is None or dag_run.state != "success":
         state = getattr(dag_run, "state", "no run")
-        raise SystemExit(f"DAG {dag_id} ended in state {state!r}: see the task logs above")
+        raise SystemExit(f"DAG {dag_id} ended in state {str(getattr(state, 'value', state))!r}: "
+                         "the failed task and its error are above")
 
 
 def _warehouse() -> str:
+    started = time.monotonic()
     url = config.env(config.WAREHOUSE_URL_ENV)
     if url:
-        say("warehouse: the server WAREHOUSE_URL names")
+        where = "the server WAREHOUSE_URL names"
     else:
         url = connection.with_database(connection.start_embedded(), DEMO_DATABASE)
-        say(f"warehouse: embedded PostgreSQL, data in {config.EMBEDDED_DATA_DIR.relative_to(ROOT)}")
+        where = f"embedded PostgreSQL, data in {config.EMBEDDED_DATA_DIR.relative_to(ROOT)}"
     connection.ensure_database(url)
     os.environ[config.WAREHOUSE_URL_ENV] = url
+    say(f"warehouse: {where}", time.monotonic() - started)
     return url
 
 
@@ -129,11 +142,12 @@ def _landing() -> Path:
     if not DEMO_LANDING.is_dir() or not any(DEMO_LANDING.iterdir()):
         from include import synthetic
 
+        started = time.monotonic()
         start = date.fromisoformat(config.reporting_start() or DEMO_START.isoformat())
-        say(f"generating a synthetic landing folder in {DEMO_LANDING.relative_to(ROOT)} "
-            f"({DEMO_MONTHS} months from {start})")
         synthetic.generate(DEMO_LANDING, preset="demo", start=start, months=DEMO_MONTHS)
         os.environ.setdefault(config.REPORTING_START_ENV, start.isoformat())
+        say(f"landing folder: {DEMO_LANDING.relative_to(ROOT)}, generated now (synthetic, {DEMO_MONTHS} months "
+            f"from {start})", time.monotonic() - started)
     else:
         say(f"landing folder: {DEMO_LANDING.relative_to(ROOT)} (already generated)")
     os.environ[config.LANDING_DIR_ENV] = str(DEMO_LANDING)
@@ -159,7 +173,23 @@ def _mail() -> None:
         "by a local SMTP outbox")
 
 
-def demo() -> int:
+def demo(verbose: bool = False) -> int:
+    """The whole pipeline. Quiet (the default): a line per stage on the terminal, the summary
+    last, everything else in a log file under .demo/logs/; `verbose` (or FPWH_LOG_LEVEL=DEBUG):
+    everything on the terminal. Returns the exit code: 0, or 1 with the error printed in full."""
+    global out
+    out = console.loud() if verbose or config.log_level() == "DEBUG" else console.quiet()
+    try:
+        return _demo()
+    except (Exception, SystemExit, KeyboardInterrupt) as failure:
+        return _failed(failure)
+    finally:
+        if out.log_path is not None:
+            out.text(f"full log: {console.shown_path(out.log_path)}")
+        out.close()
+
+
+def _demo() -> int:
     started = time.monotonic()
     airflow_environment()
     embedded = config.env(config.WAREHOUSE_URL_ENV) is None
@@ -171,13 +201,44 @@ def demo() -> int:
     _landing()
     _key()
     _mail()
-    say("preparing Airflow's metadata database")
+    migrating = time.monotonic()
     migrate_airflow_db()
+    say("Airflow's metadata database: ready", time.monotonic() - migrating)
     # runs a killed demo left running: no process of theirs is alive (this one holds the lock)
     recover.fail_dead_runs(config.PIPELINE_DAG_IDS, say)
+    reporter = console.TaskReporter(out)
+    console.listen(reporter)
     for dag_id in config.PIPELINE_DAG_IDS:
-        say(f"running DAG {dag_id}")
-        run_dag(dag_id)
-    say(f"done in {time.monotonic() - started:.0f} s")
-    print(tasks.report())
+        run_dag(dag_id, reporter)
+    say("done", time.monotonic() - started)
+    _summary(tasks.report())
     return 0
+
+
+def _summary(text: str) -> None:
+    """The published figures (the summary's first section); in quiet mode the whole summary
+    goes to the log, and `python -m include.cli summary` prints it."""
+    if out.mirror is None:
+        out.text(text)
+        return
+    head, more = console.first_section(text)
+    out.log(text)
+    out.text("\n" + head)
+    if more:
+        out.text("\nDeliveries per source and their timeliness: python -m include.cli summary (and in the log)")
+
+
+def _failed(failure: BaseException) -> int:
+    """The error in full on the terminal (a task's was said as it failed), the traceback in the log."""
+    if isinstance(failure, KeyboardInterrupt):
+        out.text("interrupted")
+        return 130
+    if isinstance(failure, SystemExit):
+        if failure.code in (None, 0):
+            return 0
+        if isinstance(failure.code, int):
+            return failure.code
+        out.text(f"demo failed: {failure.code}")
+        return 1
+    out.text("demo failed:\n" + "".join(traceback.format_exception(failure)).rstrip())
+    return 1

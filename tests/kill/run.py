@@ -79,13 +79,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 class Demo:
-    """`python -m include.cli demo` in a process group of its own, its output in a file."""
+    """`python -m include.cli demo --verbose` in a process group of its own, its whole output (the
+    stage lines and the loader's and dbt's logs the checks read) in a file."""
 
     def __init__(self, name: str, env: dict[str, str], log_path: Path) -> None:
         self.name = name
         self.log_path = log_path
         self.log = log_path.open("w")
-        self.process = subprocess.Popen([sys.executable, "-m", "include.cli", "demo"], env=env, cwd=ROOT,
+        self.process = subprocess.Popen([sys.executable, "-m", "include.cli", "demo", "--verbose"], env=env, cwd=ROOT,
                                         stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         self.started = time.monotonic()
         say(f"{name}: started the demo, PID {self.process.pid} (process group {self.process.pid}), "
