@@ -16,3 +16,14 @@
     {%- set share = wilson_bound(males, "(" ~ males ~ " + " ~ females ~ ")", side) -%}
     (100 * {{ share }} / (1 - {{ share }}))
 {%- endmacro %}
+
+{#- The sex ratio's status against its target, from its interval (see indicator_values.yml):
+    significantly high whatever the width; else an interval too wide says nothing. -#}
+{% macro sex_ratio_status(ci_low, ci_high, value, target) -%}
+    case
+        when {{ ci_low }} > {{ target }} then 'significantly high'
+        when {{ ci_high }} - {{ ci_low }} > {{ quality_standard('sex_ratio_interval_width') }} then 'too few births to tell'
+        when {{ value }} > {{ target }} then 'high, not significant'
+        else 'normal'
+    end
+{%- endmacro %}

@@ -250,7 +250,7 @@ with newest as (
 select v.indicator_code, c.name_zh, c.unit, c.lead_unit, v.org_code, v.org_level,
        v.period_type, v.period_start, v.period_end, v.period_label, v.reference_date,
        v.is_partial, v.numerator, v.denominator, v.value, v.target_value, c.target_direction,
-       v.ci_low, v.ci_high, v.is_significantly_high, v.lead_unit as row_lead_unit
+       v.ci_low, v.ci_high, v.is_significantly_high, v.sex_ratio_status, v.lead_unit as row_lead_unit
 from marts.indicator_values v
 join newest using (indicator_code, period_type, period_start)
 left join marts.indicator_catalog c using (indicator_code)
@@ -272,7 +272,7 @@ def _indicator_alerts(conn, orgs: dict, run_id) -> list[Alert]:
 def _indicator_alert(r: dict, orgs: dict, run_id) -> Alert:
     code = r["indicator_code"]
     lead = r["lead_unit"] or r["row_lead_unit"]
-    if code == templates.SEX_RATIO and r["is_significantly_high"]:
+    if code == templates.SEX_RATIO and r["sex_ratio_status"] == "significantly high":
         kind, item = AlertKind.SEX_RATIO_SIGNIFICANTLY_HIGH, templates.sex_ratio_significantly_high_item(r, orgs, lead)
     elif code == templates.SEX_RATIO:
         kind, item = AlertKind.SEX_RATIO_ABOVE_RANGE, templates.sex_ratio_above_range_item(r, orgs, lead)

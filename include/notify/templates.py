@@ -318,19 +318,29 @@ def extract_missing_item(r: dict, name: str, unit: str, today: dt.date) -> Item:
     )
 
 
+SEX_RATIO_STATUS_WORDS = {
+    "significantly high": "显著偏高",
+    "high, not significant": "偏高但不显著",
+    "too few births to tell": "出生数太少，无法判断",
+    "normal": "正常",
+}
+
+
 def sex_ratio_above_range_item(r: dict, orgs: dict, lead: str | None) -> Item:
-    # never "显著偏高": this is the "above the range, not significant" case
+    # never "显著偏高": this is the "above the range, not significant" case (or too few births)
     interval = f"[{number(r['ci_low'])}, {number(r['ci_high'])}]"
-    verdict = (f"判断：高于目标 {r['target_value']:g}，但 95% 置信区间 {interval} 的下限不高于 "
-               f"{r['target_value']:g}：高于正常范围，统计上不显著（出生数少时常见），请持续关注。")
+    status = SEX_RATIO_STATUS_WORDS.get(r.get("sex_ratio_status") or "", "偏高但不显著")
+    verdict = (f"判断：{status}（{r.get('sex_ratio_status')}）。高于目标 {r['target_value']:g}，但 95% 置信区间 "
+               f"{interval} 的下限不高于 {r['target_value']:g}：统计上不显著，请持续关注"
+               "（报告中有按滚动 12 个月计的性别比）。")
     label = r["period_label"] or period_label(r["period_type"], r["period_start"])
     org_name = orgs.get(r["org_code"], r["org_code"])
     counts = f"男婴/女婴：{r['numerator']}/{r['denominator']}"
     return Item(
-        title=f"出生人口性别比高于目标但不显著 · {org_name} · {label}：{_value(r)}，95% 区间 {interval}",
+        title=f"出生人口性别比高于目标但不显著 · {org_name} · {label}：{_value(r)}，95% 区间 {interval}（{status}）",
         details=tuple(_indicator_lines(r, orgs, lead, verdict, counts)),
         group=_indicator_group(r),
-        line=f"{org_name} · {label}：{_value(r)}，95% 区间 {interval}（{counts}）",
+        line=f"{org_name} · {label}：{_value(r)}，95% 区间 {interval}，{status}（{counts}）",
         facts=_facts(r),
         anchor="sex-ratio",
     )

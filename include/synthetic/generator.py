@@ -10,10 +10,12 @@ from datetime import date
 from pathlib import Path
 
 from include.contract import registry as reg
+from include.synthetic import quality_faults as quality_faults_module
 from include.synthetic.dates import add_months, day_no, month_end
 from include.synthetic.defects import RULES, Injector, bad_files, garble, truncate
 from include.synthetic.deliveries import Delivery, delivery_plan, layout_variants
 from include.synthetic.people import populate
+from include.synthetic.randomness import stream
 from include.synthetic.services import add_services
 from include.synthetic.world import Preset, World
 from include.synthetic.writers import Run, set_arrival_times, write_file
@@ -23,6 +25,9 @@ PRESETS: dict[str, Preset] = {
     # the monthly indicators have data in most towns.
     "demo": Preset(9_500, 10_500, 540, 300, 15, 60, (4, 12)),
     "district": Preset(1_250_000, 1_400_000, 20_000, 15_000, 1_000, 3_000, (15, 45)),
+    # For the quality marts' tests: the checks judge counts of 20 and more, so births enough
+    # for the larger towns' months (20 to 35 each; more would use up the mothers and fall).
+    "quality": Preset(30_000, 30_000, 6_000, 3_000, 15, 60, (4, 12)),
 }
 
 
@@ -44,7 +49,7 @@ def build_world(preset: Preset, start: date, months: int, seed: int,
 
 
 def generate(landing_dir: Path, *, preset: str = "demo", start: date = date(2026, 1, 1), months: int = 6,
-             seed: int = 20261128, defect_rate: float = 0.01,
+             seed: int = 20261128, defect_rate: float = 0.01, quality_faults: bool = False,
              progress: Callable[[str], None] | None = None) -> dict:
     """Write a synthetic landing folder and return what was written and injected.
 
@@ -52,7 +57,8 @@ def generate(landing_dir: Path, *, preset: str = "demo", start: date = date(2026
     warnings by rule, duplicates, defects injected by rule, re-delivered and corrected
     rows, headers as written, extra/missing headers, supersession), `bad_files` (name ->
     reason), `sources` (source -> its files), `defects` (rule -> injections over all
-    files) and `totals`.
+    files) and `totals`. With `quality_faults`, faults in what the files say together
+    (include/synthetic/quality_faults.py), and where, under `quality_faults`.
     """
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
@@ -62,6 +68,7 @@ def generate(landing_dir: Path, *, preset: str = "demo", start: date = date(2026
     landing = Path(landing_dir)
     landing.mkdir(parents=True, exist_ok=True)
     w = build_world(PRESETS[preset], start, months, seed, say)
+    faults = quality_faults_module.inject(w, stream(seed, "quality_faults")) if quality_faults else None
     plan = delivery_plan(w)
     run = Run(w, landing, Injector(seed, defect_rate), layout_variants(plan, seed), say)
     files = {d.name: write_file(run, d) for d in plan}
@@ -83,6 +90,8 @@ def generate(landing_dir: Path, *, preset: str = "demo", start: date = date(2026
     late = set_arrival_times(landing, [*files, *bad], seed)
     report = _report(w, preset, start, months, seed, defect_rate, files, bad)
     report["late_files"] = late
+    if faults is not None:
+        report["quality_faults"] = faults
     return report
 
 
@@ -115,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--landing-dir", type=Path, required=True, help="folder to write the files into")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="demo",
                         help="demo: ~20,000 residents, ~45 births a month (default); "
-                             "district: ~2.65 million residents, 20,000 births a year")
+                             "district: ~2.65 million residents, 20,000 births a year; "
+                             "quality: ~60,000 residents, ~300 births a month (for the quality checks)")
     parser.add_argument("--start", type=date.fromisoformat, default=date(2026, 1, 1),
                         help="first month delivered, YYYY-MM-DD (default 2026-01-01)")
     parser.add_argument("--months", type=int, default=6, help="months delivered, one file per month "
@@ -125,15 +135,21 @@ def main(argv: list[str] | None = None) -> int:
                         help="share of rows damaged (default 0.01); 0 writes no bad rows and no bad files")
     parser.add_argument("--report", type=Path, help="also write the report (what was written and "
                         "injected, per file) as JSON here; keep it outside the landing folder")
+    parser.add_argument("--quality-faults", action="store_true",
+                        help="also inject faults that only the quality checks find: one town-month's births "
+                             "four times over, a fifth of a town's newborns never registered by the police, "
+                             "15%% of a town's WCBA files gone from the newest snapshot (written in the report)")
     parser.add_argument("--quiet", action="store_true", help="do not print progress")
     args = parser.parse_args(argv)
     report = generate(args.landing_dir, preset=args.preset, start=args.start, months=args.months,
-                      seed=args.seed, defect_rate=args.defect_rate,
+                      seed=args.seed, defect_rate=args.defect_rate, quality_faults=args.quality_faults,
                       progress=None if args.quiet else lambda m: print(m, flush=True))
     if args.report:
         args.report.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
     t = report["totals"]
     print(f"{t['files']} files, {t['rows']:,} rows, {t['bad_rows']:,} bad rows, {t['duplicates']:,} duplicates, "
           f"{t['warnings']:,} row warnings, {len(report['bad_files'])} bad files in {args.landing_dir}")
+    for fault, where in report.get("quality_faults", {}).items():
+        print(f"quality fault {fault}: {where}")
     return 0
 

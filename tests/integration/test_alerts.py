@@ -101,20 +101,22 @@ def value_rows() -> list[tuple]:
         value = 100.0 * num / den
         ptype, start, end, label = period
         rows.append((code, org, "town", ptype, start, end, label, end, False, num, den, value, target,
-                     value >= target, lead, None, None, None))
+                     value >= target, lead, None, None, None, None))
 
     def sex_ratio(org, males, females):
         low, high = wilson_ratio(males, females)
         value = 100.0 * males / females
         ptype, start, end, label = Q1
+        status = ("significantly high" if low > 107 else "too few births to tell" if high - low > 40
+                  else "high, not significant" if value > 107 else "normal")
         rows.append(("sex_ratio_at_birth", org, "town", ptype, start, end, label, end, False, males, females,
-                     value, 107.0, value <= 107, "区卫生局", low, high, low > 107))
+                     value, 107.0, value <= 107, "区卫生局", low, high, low > 107, status))
 
     rate("fp_rate_floating", "310112101", Q1, 17, 20)  # 85 % < 90: missed
     rate("fp_rate_floating", "310112101", Q4, 10, 20)  # missed, but not the newest quarter
     rate("fp_rate_floating", "310112102", Q1, 19, 20)  # 95 %: met
     sex_ratio("310112101", 300, 200)  # 150, significantly high
-    sex_ratio("310112102", 110, 100)  # 110, above 107 but not significant
+    sex_ratio("310112102", 110, 100)  # 110, above 107 but not significant (too few births to tell)
     sex_ratio("310112103", 100, 100)  # 100: met
     return rows
 
@@ -312,6 +314,7 @@ def test_one_digest_per_recipient_with_its_units_items(conn, channels):
     wsj_text, _ = parts(only(mailbox(sink, WSJ)))
     notice = wsj_text[wsj_text.index("高于目标但不显著（请关注）（1 项）"):]
     assert "七宝镇" in notice and "显著偏高" not in notice and "七宝镇" not in wsj_text[:wsj_text.index(notice)]
+    assert "95% 区间 [83.97, 144.09]，出生数太少，无法判断" in notice
     assert "150.00" in wsj_text and "逾期 3 天" in wsj_text and "row_count_stable" in wsj_text
     assert "fp_rate_floating" not in wsj_text and "婚姻登记" not in wsj_text
     mzj_text, _ = parts(only(mailbox(sink, MZJ)))

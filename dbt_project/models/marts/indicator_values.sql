@@ -54,30 +54,36 @@ valued as (
         using (indicator_code)
     where all_levels.denominator > 0
       and all_levels.org_level = any(string_to_array(catalog.org_levels, '|'))
+),
+bounded as (
+    select
+        indicator_code,
+        org_code,
+        org_level,
+        period_type,
+        period_start,
+        period_end,
+        period_label,
+        reference_date,
+        is_partial,
+        numerator::bigint as numerator,
+        denominator::bigint as denominator,
+        value,
+        target_value::double precision as target_value,
+        case target_direction
+            when '>=' then value >= target_value
+            when '<=' then value <= target_value
+        end as target_met,
+        lead_unit,
+        case when indicator_code = 'sex_ratio_at_birth'
+            then {{ sex_ratio_bound('numerator', 'denominator', -1) }} end as ci_low,
+        case when indicator_code = 'sex_ratio_at_birth'
+            then {{ sex_ratio_bound('numerator', 'denominator', 1) }} end as ci_high
+    from valued
 )
 select
-    indicator_code,
-    org_code,
-    org_level,
-    period_type,
-    period_start,
-    period_end,
-    period_label,
-    reference_date,
-    is_partial,
-    numerator::bigint as numerator,
-    denominator::bigint as denominator,
-    value,
-    target_value::double precision as target_value,
-    case target_direction
-        when '>=' then value >= target_value
-        when '<=' then value <= target_value
-    end as target_met,
-    lead_unit,
+    *,
+    ci_low > target_value as is_significantly_high,
     case when indicator_code = 'sex_ratio_at_birth'
-        then {{ sex_ratio_bound('numerator', 'denominator', -1) }} end as ci_low,
-    case when indicator_code = 'sex_ratio_at_birth'
-        then {{ sex_ratio_bound('numerator', 'denominator', 1) }} end as ci_high,
-    case when indicator_code = 'sex_ratio_at_birth'
-        then {{ sex_ratio_bound('numerator', 'denominator', -1) }} > target_value end as is_significantly_high
-from valued
+        then {{ sex_ratio_status('ci_low', 'ci_high', 'value', 'target_value') }} end as sex_ratio_status
+from bounded
