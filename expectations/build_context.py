@@ -563,6 +563,54 @@ def schema_expectations() -> list[dict]:
     )]
 
 
+# ---------------------------------------------------------------------------------------
+# quality_scorecard: the WHO DQR scorecard is complete (GX aliases {batch} itself in a query
+# without a join, so the queries that name it alias it in a join)
+
+SCORECARD_ASSET, SCORECARD_TABLE = "candidate_quality_scorecard", "quality_scorecard"
+SCORECARD_SUITE = "quality_scorecard"
+SCORECARD_CHECKS = (  # (what must hold, the query of the rows that break it)
+    ("Every due period of every source has its completeness and timeliness row.", f"""
+select t.source_code, t.period_type, t.period_start, d.dimension
+from {SCHEMA}.{TIMELINESS_TABLE} as t
+cross join (values ('completeness'), ('timeliness')) as d (dimension)
+where t.status <> 'not_yet_due'
+  and not exists (select 1 from {{batch}} as s
+                  where s.dimension = d.dimension and s.subject_code = t.source_code
+                    and s.period_type = t.period_type and s.period_start = t.period_start)
+order by 1, 2, 3, 4
+"""),
+    ("Every org unit and period with a judged check has its composite.", """
+select org_code, period_type, period_start from {batch} where dimension <> 'composite'
+except
+select org_code, period_type, period_start from {batch} where dimension = 'composite'
+order by 1, 2, 3
+"""),
+    ("Every outlier of quality_outliers is a failing outlier check of the scorecard.", f"""
+select o.indicator_code, o.org_code, o.measure, o.period_start
+from {SCHEMA}.quality_outliers as o
+left join {{batch}} as s
+    on s.dimension = 'outliers' and s.subject_code = o.indicator_code || ':' || o.measure
+    and s.org_code = o.org_code and s.period_start = o.period_start and not s.passed
+where s.subject_code is null
+order by 1, 2, 3, 4
+"""),
+)
+
+
+def scorecard_expectations() -> list[dict]:
+    return [expect(
+        "unexpected_rows_expectation",
+        unexpected_rows_query=query,
+        level=BLOCK,
+        description=description,
+        meta={"check": "scorecard_complete", "threshold": "scorecard_complete",
+              "table": f"{SCHEMA}.{SCORECARD_TABLE}",
+              "explanation": "The data-quality scorecard (WHO DQR) must judge what it should: a scorecard "
+                             "that leaves a source, a period or an outlier out would read as all clear."},
+    ) for description, query in SCORECARD_CHECKS]
+
+
 SUITES = (  # (suite, asset, what it checks, its expectations), in the order failures are reported
     (DELIVERIES_SUITE, DELIVERIES_ASSET,
      "Deliveries of every raw source: shares of quarantined rows and of ID-number warnings, volume "
@@ -579,6 +627,10 @@ SUITES = (  # (suite, asset, what it checks, its expectations), in the order fai
     (COLUMNS_SUITE, COLUMNS_ASSET,
      "No column of any candidate table whose name suggests personal data.",
      schema_expectations),
+    (SCORECARD_SUITE, SCORECARD_ASSET,
+     "The data-quality scorecard (candidate.quality_scorecard) is complete: every due period of every "
+     "source, a composite for every org unit and period judged, every outlier.",
+     scorecard_expectations),
 )
 
 ASSETS = {  # the datasource's assets, each read whole (one batch definition)
@@ -586,6 +638,7 @@ ASSETS = {  # the datasource's assets, each read whole (one batch definition)
     DELIVERIES_ASSET: {"type": "table", "table_name": DELIVERIES_TABLE, "schema_name": SCHEMA},
     TIMELINESS_ASSET: {"type": "table", "table_name": TIMELINESS_TABLE, "schema_name": SCHEMA},
     COLUMNS_ASSET: {"type": "query", "query": COLUMNS_QUERY},
+    SCORECARD_ASSET: {"type": "table", "table_name": SCORECARD_TABLE, "schema_name": SCHEMA},
 }
 
 

@@ -9,6 +9,7 @@
     python -m include.cli lineage fp_rate_floating 310112101 2026-Q1
                                      trace a published figure to its publication, models and files
     python -m include.cli rebuild 3  rebuild publication 3 from the kept raw data and compare
+    python -m include.cli followup   the data-quality items to follow up (KEY --set explained: set a status)
     python -m include.cli generate   write a synthetic landing folder (see --help)
 
 Environment: WAREHOUSE_URL (else `demo` starts an embedded PostgreSQL under .warehouse/),
@@ -20,7 +21,7 @@ FPWH_<ROLE>_PASSWORD or FPWH_<ROLE>_PASSWORD_FILE, the roles' login users (LOADE
 BI_READER, AUDITOR; else `demo` on its embedded server writes them under .secrets/).
 FPWH_REPORT_DIR (where the DAG and `report` write the site, else .reports/).
 Each command works as the role whose work it is: rollback, summary, report and rebuild as the
-transformer, lineage as the auditor (include/warehouse/roles.py).
+transformer, followup too, lineage as the auditor (include/warehouse/roles.py).
 """
 
 from __future__ import annotations
@@ -97,6 +98,33 @@ def generate(args: argparse.Namespace) -> int:
     return synthetic.main(args.extra)
 
 
+def followup(args: argparse.Namespace) -> int:
+    """List the follow-up items, or set one's status."""
+    import getpass
+
+    from include.errors import UnknownFollowup
+    from include.notify import followups
+    from include.notify.templates import beijing_time
+
+    with connection.connect(roles.url(roles.TRANSFORMER_ROLE)) as conn:
+        if args.key:
+            try:
+                done = followups.set_status(conn, args.key, args.set, args.note, getpass.getuser())
+            except UnknownFollowup as unknown:
+                print(unknown)
+                return 1
+            print(f"{done['status']}: {done['subject']}")
+            return 0
+        listed = followups.items(conn, args.unit, args.status, current_only=not args.all)
+    for item in listed:
+        seen = f"{beijing_time(item['first_seen_at'])} – {beijing_time(item['last_seen_at'])}"
+        note = f"（{item['status_note']}）" if item["status_note"] else ""
+        print(f"[{item['status']}] {item['lead_unit'] or '—'} · {item['subject']}{note}")
+        print(f"    {seen}  {item['item_key']}")
+    print(f"{len(listed)} items" + ("" if listed else ": nothing to follow up"))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m include.cli", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -121,6 +149,22 @@ def main(argv: list[str] | None = None) -> int:
     site.add_argument("--out", metavar="DIR", default=None,
                       help="folder to write (created if missing; default: FPWH_REPORT_DIR, else .reports/)")
     site.set_defaults(func=report)
+    follow = commands.add_parser(
+        "followup", help="list the data-quality items to follow up, or set one's status",
+        description="The follow-up list (marts.quality_followups): every outlier, failed consistency check or "
+                    "source pair and blocked or warned gate check, with its lead unit and when it was first and "
+                    "last seen. Without KEY: list the items the latest run found (--all: every item ever). "
+                    "With KEY and --set: mark it open, explained (a reason is known: the digests leave it out "
+                    "while it is unchanged) or corrected (fixed at the source: seen again, it opens again).",
+        epilog="example: python -m include.cli followup 'quality_outlier|newborn_screening_rate|denominator|"
+               "310112006|2026-05-01' --set explained --note '5 月份出生数据重复报送，已核实'")
+    follow.add_argument("key", nargs="?", help="the item's key, as the list shows it")
+    follow.add_argument("--set", choices=("open", "explained", "corrected"), help="the status to set (with KEY)")
+    follow.add_argument("--note", help="why (with --set): kept with the status")
+    follow.add_argument("--unit", help="only the items of this lead unit, e.g. 区卫生局")
+    follow.add_argument("--status", choices=("open", "explained", "corrected"), help="only items with this status")
+    follow.add_argument("--all", action="store_true", help="every item ever seen, not only the latest run's")
+    follow.set_defaults(func=followup)
     commands.add_parser("rollback", help="restore the previous publication").set_defaults(func=rollback)
     trace = commands.add_parser("lineage", help="trace a published figure to its publication, models and files")
     trace.add_argument("indicator", help="indicator code, e.g. fp_rate_floating")
@@ -137,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     if extra and args.command != "generate":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.extra = extra
+    if args.command == "followup" and bool(args.key) != bool(args.set):
+        parser.error("followup: give KEY and --set together (or neither, to list the items)")
     try:
         level = config.log_level()
     except RuntimeError as bad:

@@ -72,3 +72,7 @@ class AlertDeliveryFailed(WarehouseError, RuntimeError):
     def __init__(self, message: str, result: dict):
         super().__init__(message)
         self.result = result
+
+
+class UnknownFollowup(WarehouseError, LookupError):
+    """No item of the follow-up list (alerts.quality_followups) has the key given."""

@@ -14,7 +14,11 @@ What is alerted (`collect_alerts`):
     significantly so as a notice that says so (the spec: "alerts must say so"), in a section
     of its own after the missed targets;
   - extracts late (the newest due period of each source) or missing (every period still
-    missing: an open problem keeps being reported, once per suppression interval).
+    missing: an open problem keeps being reported, once per suppression interval);
+  - what the quality marts found: every outlier (marts.quality_outliers) and every failed
+    consistency over time or source pair (marts.quality_scorecard, the newest judged period
+    of each), to the indicator's or the pair's lead unit; these and the gate's checks are the
+    follow-up list (`followups`).
 
 To whom: the lead unit (牵头单位) — of the indicator from the indicator catalogue, of the
 extract from the source registry (`unit_zh`), of a quality check from the indicators its
@@ -50,6 +54,8 @@ class AlertKind(StrEnum):
     BUILD_FAILED = "build_failed"
     QUALITY_BLOCK = "quality_block"
     QUALITY_WARN = "quality_warn"
+    QUALITY_OUTLIER = "quality_outlier"
+    QUALITY_INCONSISTENT = "quality_inconsistent"
     TARGET_MISSED = "target_missed"
     SEX_RATIO_SIGNIFICANTLY_HIGH = "sex_ratio_significantly_high"
     SEX_RATIO_ABOVE_RANGE = "sex_ratio_above_range"
@@ -73,6 +79,8 @@ SEVERITIES = {
     AlertKind.BUILD_FAILED: Severity.CRITICAL,
     AlertKind.QUALITY_BLOCK: Severity.CRITICAL,
     AlertKind.QUALITY_WARN: Severity.WARNING,
+    AlertKind.QUALITY_OUTLIER: Severity.WARNING,
+    AlertKind.QUALITY_INCONSISTENT: Severity.WARNING,
     AlertKind.TARGET_MISSED: Severity.WARNING,
     AlertKind.SEX_RATIO_SIGNIFICANTLY_HIGH: Severity.CRITICAL,
     AlertKind.SEX_RATIO_ABOVE_RANGE: Severity.NOTICE,
@@ -141,6 +149,8 @@ def collect_alerts(
         catalog = _catalog(conn)
         alerts = _build_alerts(build_failure, run_id)
         alerts += _quality_alerts(quality, catalog, _check_descriptions(conn), orgs, run_id)
+        alerts += _outlier_alerts(conn, orgs, run_id)
+        alerts += _inconsistency_alerts(conn, catalog, orgs, run_id)
         alerts += _indicator_alerts(conn, orgs, run_id)
         alerts += _timeliness_alerts(conn, today, run_id)
     log.info("%d alert items collected (run %s)", len(alerts), run_id)
@@ -237,6 +247,61 @@ def _quality_alert(level: str, entry: dict, catalog: dict, descriptions: dict, o
                                   description_zh=described, catalog=catalog, orgs=orgs)
     key = f"quality|{level}|{check}|{table}"
     return _alert(key, kind, units, item, run_id)
+
+
+# the quality marts ------------------------------------------------------------------
+
+_OUTLIERS = """
+select indicator_code, indicator_name_zh, org_code, org_name, measure, period_start, period_label, value, median,
+       modified_z_score, severity, lead_unit
+from marts.quality_outliers
+order by indicator_code, org_code, measure, period_start
+"""
+
+# the newest judged period of each failing consistency check and source pair (its history
+# stays in the scorecard): one item per check, subject and org unit
+_INCONSISTENT = """
+with newest as (
+    select dimension, check_code, subject_code, org_code, period_type, max(period_start) as period_start
+    from marts.quality_scorecard
+    where dimension in ('consistency_over_time', 'related_sources', 'denominators')
+    group by dimension, check_code, subject_code, org_code, period_type
+)
+select s.dimension, s.check_code, s.subject_code, s.org_code, s.period_type, s.period_start, s.period_label,
+       s.value, s.threshold, s.detail, p.lead_unit as pair_lead_unit, p.name_zh as pair_name_zh, p.rule_zh
+from marts.quality_scorecard s
+join newest using (dimension, check_code, subject_code, org_code, period_type, period_start)
+left join reference.ref_related_source_pairs p on p.pair_code = s.check_code
+where not s.passed
+order by s.dimension, s.check_code, s.subject_code, s.org_code
+"""
+
+
+def _rows(conn, relation: str, query: str) -> list[dict]:
+    if not connection.relation_exists(conn, relation):
+        return []
+    cur = conn.execute(query)
+    names = [d.name for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def _outlier_alerts(conn, orgs: dict, run_id) -> list[Alert]:
+    return [
+        _alert(f"quality_outlier|{r['indicator_code']}|{r['measure']}|{r['org_code']}|{r['period_start']}",
+               AlertKind.QUALITY_OUTLIER, [r["lead_unit"]], templates.outlier_item(r, orgs), run_id)
+        for r in _rows(conn, "marts.quality_outliers", _OUTLIERS)
+    ]
+
+
+def _inconsistency_alerts(conn, catalog: dict, orgs: dict, run_id) -> list[Alert]:
+    alerts = []
+    for r in _rows(conn, "marts.quality_scorecard", _INCONSISTENT):
+        indicator = r["subject_code"].split(":")[0]
+        lead = r["pair_lead_unit"] or catalog.get(indicator, {}).get("lead_unit")
+        key = f"quality_inconsistent|{r['check_code']}|{r['subject_code']}|{r['org_code']}|{r['period_type']}"
+        alerts.append(_alert(key, AlertKind.QUALITY_INCONSISTENT, [lead],
+                             templates.inconsistency_item(r, catalog, orgs), run_id))
+    return alerts
 
 
 # indicators ------------------------------------------------------------------------

@@ -36,7 +36,7 @@ import psycopg
 
 from include import config
 from include.errors import AlertDeliveryFailed
-from include.notify import channels, collect, digest, templates
+from include.notify import channels, collect, digest, followups, templates
 from include.warehouse import connection
 
 log = logging.getLogger(__name__)
@@ -301,12 +301,13 @@ def _robot_finder(routing: dict, webhook_urls: Mapping[str, str] | None) -> Call
 
 def run_alerts(run_id: str | None = None, quality: dict | None = None, data_docs: str | None = None,
                url: str | None = None, build_failure: dict | None = None) -> dict:
-    """Collect and deliver this run's items on the warehouse at `url` (by default
-    WAREHOUSE_URL), as the DAG would."""
+    """Collect this run's items on the warehouse at `url` (by default WAREHOUSE_URL), keep the
+    quality items on the follow-up list, and deliver all but those explained, as the DAG would."""
     quality = quality or {}
     run_id = run_id or quality.get("run_id")
     docs = collect.docs_link(data_docs or quality.get("data_docs"))
     links = digest.Links(report=config.report_link(), data_docs=docs, run_id=run_id)
     with connection.connect(url) as conn:
-        return deliver(conn, collect.collect_alerts(conn, run_id, quality, build_failure=build_failure),
-                       links=links)
+        alerts = collect.collect_alerts(conn, run_id, quality, build_failure=build_failure)
+        statuses = followups.record(conn, alerts, dt.datetime.now(dt.UTC), run_id, fingerprint)
+        return deliver(conn, followups.told(alerts, statuses), links=links)

@@ -1,10 +1,12 @@
 """One message per recipient: the run's items grouped by what needs action.
 
 Sections, in this order: what blocked publication (a failed build, blocking checks),
-quality warnings, missed targets (by indicator, then district and towns), significantly
-high sex ratios, sex ratios above the target but not significantly (a notice), late or
-missing extracts. New and changed items are listed in full; items
-told before and unchanged follow in a last section, "still open since …", one line each.
+quality warnings, what the quality marts found (outliers, inconsistent sources), missed
+targets (by indicator, then district and towns), significantly high sex ratios, sex ratios
+above the target but not significantly (a notice), late or missing extracts. New and
+changed items are listed in full; items told before and unchanged follow in a last
+section, "still open since …", one line each. Items a person marked explained on the
+follow-up list (`followups`) are left out while unchanged.
 
 Three renderings of the same digest (`compose`): plain text and HTML for the email (its
 two alternative parts), and the chat robot's markdown, cut to the robot's size limit with
@@ -33,6 +35,8 @@ class Section:
 SECTIONS = (
     Section("blocked", "已阻止发布", (AlertKind.BUILD_FAILED, AlertKind.QUALITY_BLOCK)),
     Section("warned", "数据质量警告", (AlertKind.QUALITY_WARN,)),
+    Section("followups", "数据质量问题（异常值、不一致，待跟进）",
+            (AlertKind.QUALITY_OUTLIER, AlertKind.QUALITY_INCONSISTENT)),
     Section("targets", "未达标指标", (AlertKind.TARGET_MISSED,)),
     Section("sex_ratio", "出生人口性别比显著偏高", (AlertKind.SEX_RATIO_SIGNIFICANTLY_HIGH,)),
     Section("sex_ratio_notice", "出生人口性别比高于目标但不显著（请关注）", (AlertKind.SEX_RATIO_ABOVE_RANGE,)),

@@ -13,13 +13,14 @@ gate does) and the masking is logged.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import re
 from dataclasses import dataclass
 
 from include import config
-from include.contract import idnumber
+from include.contract import idnumber, registry
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ class Item:
     line: str = ""  # the item under its group heading (where · period: value)
     facts: str = ""  # what it says: an item with the same key and facts is unchanged
     anchor: str = ""  # the report's section that shows it (index.html#<anchor>)
+    org_code: str = ""  # the org unit it is about, for the follow-up list ("": none or many)
+    period: str = ""  # the period it is about, for the follow-up list
 
 
 def mask_id_numbers(text: str) -> str:
@@ -50,8 +53,9 @@ def mask_id_numbers(text: str) -> str:
 
 
 def masked(item: Item) -> Item:
-    return Item(mask_id_numbers(item.title), tuple(mask_id_numbers(d) for d in item.details),
-                mask_id_numbers(item.group), mask_id_numbers(item.line), item.facts, item.anchor)
+    return dataclasses.replace(item, title=mask_id_numbers(item.title),
+                               details=tuple(mask_id_numbers(d) for d in item.details),
+                               group=mask_id_numbers(item.group), line=mask_id_numbers(item.line))
 
 
 # --------------------------------------------------------------------------- pieces
@@ -187,6 +191,74 @@ def quality_item(
     title = f"{described}（{check}）" + (f"：{found}" if found else "")
     example = f"；例：{sample_text(samples[0], catalog, orgs)}" if samples else ""
     return Item(title, tuple(lines), line=title + example, facts=f"{count}|{entry.get('observed')}", anchor="quality")
+
+
+# --------------------------------------------------------------------------- the quality marts
+
+MEASURE_NAMES = {"numerator": "分子", "denominator": "分母"}
+DIMENSION_NAMES = {"consistency_over_time": "时间一致性", "related_sources": "相关数据源一致性",
+                   "denominators": "分母一致性"}
+
+
+def outlier_item(r: dict, orgs: dict) -> Item:
+    """An outlier of marts.quality_outliers: a town's month far from its other months."""
+    severity = "极端异常" if r["severity"] == "extreme" else "中度异常"
+    measure = MEASURE_NAMES.get(r["measure"], r["measure"])
+    name = f"{r['indicator_name_zh'] or r['indicator_code']}（{r['indicator_code']}）"
+    org = r["org_name"] or orgs.get(r["org_code"], r["org_code"])
+    figures = f"{r['value']:g}，其他月份中位数 {r['median']:g}，修正 z 分数 {r['modified_z_score']:.1f}"
+    lines = [
+        f"指标：{name}的{measure}", f"地区：{org_text(orgs, r['org_code'])}", f"月份：{r['period_label']}",
+        f"本月：{figures}（{severity}，达 3.5 为中度、达 5 为极端）",
+        "请核查该月数据是否重复、漏报或录入有误；确认无误后可标记为已说明（python -m include.cli followup）。",
+        f"查看：marts.quality_outliers（indicator_code={r['indicator_code']}，org_code={r['org_code']}，"
+        f"period_start={r['period_start']}）",
+    ]
+    return Item(
+        title=f"{severity} · {r['indicator_name_zh'] or r['indicator_code']}{measure} · {org} · {r['period_label']}："
+              f"{figures}",
+        details=tuple(lines),
+        group=f"异常值（quality_outliers）· {name}",
+        line=f"{org} · {r['period_label']} · {measure}：{figures}（{severity}）",
+        facts=f"{r['value']}|{r['median']}|{r['severity']}",
+        anchor="data-quality",
+        org_code=r["org_code"],
+        period=r["period_label"] or "",
+    )
+
+
+def inconsistency_item(r: dict, catalog: dict, orgs: dict) -> Item:
+    """A failed consistency over time or source pair of marts.quality_scorecard."""
+    dimension = DIMENSION_NAMES.get(r["dimension"], r["dimension"])
+    subject = r["subject_code"]
+    if r["dimension"] == "consistency_over_time":
+        code, _, measure = subject.partition(":")
+        what = f"{catalog.get(code, {}).get('name_zh', code)}（{code}）的{MEASURE_NAMES.get(measure, measure)}"
+        rule = "最近一个完整周期与此前同类周期的均值相比，偏离超过 ±33%"
+    elif r["dimension"] == "denominators" and subject in registry.SOURCES_BY_CODE:
+        what = f"{registry.SOURCES_BY_CODE[subject].name_zh}（{subject}）的人数"
+        rule = "快照数据源某街镇人数与上一次快照相比，变化超过 ±10%"
+    else:
+        what = f"{r['pair_name_zh'] or subject}（{subject}）"
+        rule = r["rule_zh"] or f"{subject}：偏离预期比值超过容差"
+    org = orgs.get(r["org_code"], r["org_code"])
+    lines = [
+        f"检查：{dimension}（{r['dimension']}，{r['check_code']}）", f"对象：{what}",
+        f"地区：{org_text(orgs, r['org_code'])}", f"周期：{r['period_label']}", f"规则：{rule}",
+        f"结果：{r['detail']}；偏离 {r['value']:.0%}，容差 {r['threshold']:.0%}",
+        f"查看：marts.quality_scorecard（dimension={r['dimension']}，check_code={r['check_code']}，"
+        f"org_code={r['org_code']}）",
+    ]
+    return Item(
+        title=f"{dimension}未通过 · {what} · {org} · {r['period_label']}：{r['detail']}",
+        details=tuple(lines),
+        group=f"{dimension}（{r['check_code']}）· {what}",
+        line=f"{org} · {r['period_label']}：{r['detail']}，偏离 {r['value']:.0%}（容差 {r['threshold']:.0%}）",
+        facts=f"{r['period_label']}|{r['detail']}",
+        anchor="data-quality",
+        org_code=r["org_code"],
+        period=r["period_label"] or "",
+    )
 
 
 # --------------------------------------------------------------------------- indicators

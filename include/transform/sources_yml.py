@@ -81,6 +81,16 @@ def sources_document() -> dict:
             "description": "The file ledger with each file's effective status (loaded, superseded, rejected).",
         }],
     })
+    sources.append({
+        "name": "alerts",
+        "description": "What the warehouse told people, and the follow-up list they keep.",
+        "schema": "alerts",
+        "tables": [{
+            "name": "quality_followups",
+            "description": "Every quality item to follow up, with when it was first and last seen and the status a "
+                           "person set (include.cli followup); kept across publications.",
+        }],
+    })
     return {"version": 2, "sources": sources}
 
 

@@ -240,6 +240,26 @@ create table if not exists alerts.sent_digests (
     alert_keys  text[] not null,
     error       text
 );
+create table if not exists alerts.quality_followups (
+    item_key       text primary key,
+    kind           text not null,
+    lead_unit      text,
+    subject        text not null,
+    detail         text,
+    org_code       text,
+    period_label   text,
+    fingerprint    text,
+    first_seen_at  timestamptz not null,
+    last_seen_at   timestamptz not null,
+    last_run_id    text,
+    status         text not null default 'open' check (status in ('open', 'explained', 'corrected')),
+    status_note    text,
+    status_set_by  text,
+    status_set_at  timestamptz
+);
+comment on table alerts.quality_followups is
+    'The follow-up list: every outlier, failed consistency check or source pair, and blocked or warned gate check, once per item, with when it was first and last seen and the status a person set (open, explained, corrected: include.cli followup). Kept across publications; marts.quality_followups shows it.';
+
 comment on table alerts.sent_digests is
     'One row per digest message (one per recipient unit and channel per delivery): the items it listed, how many were new or changed, and the error when it could not be delivered.';
 """
@@ -404,6 +424,7 @@ grant select on all tables in schema raw to {TRANSFORMER_ROLE};
 grant select on ingest.file_ledger, ingest.file_deliveries to {TRANSFORMER_ROLE};
 grant select, insert on audit.publications, audit.quality_results, alerts.sent_alerts, alerts.sent_digests
     to {TRANSFORMER_ROLE};
+grant select, insert, update on alerts.quality_followups to {TRANSFORMER_ROLE};
 grant select on audit.current_publication to {TRANSFORMER_ROLE};
 grant usage on all sequences in schema audit, alerts to {TRANSFORMER_ROLE};
 grant create on schema audit to {TRANSFORMER_ROLE};  -- {SOURCES_VIEW}, remade by each publication

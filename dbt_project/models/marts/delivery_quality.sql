@@ -11,7 +11,7 @@
 -- min_rows rows. A level is reached when the measure is at or above it (the volume
 -- change as an absolute change, a drop or a jump).
 {%- set kinds = [] %}
-{%- for node in graph.sources.values() if node.source_name != 'ingest' %}
+{%- for node in graph.sources.values() if node.schema == 'raw' %}
     {%- do kinds.append((node.name, node.meta.kind)) %}
 {%- endfor %}
 with source_kinds (source_code, source_kind) as (

@@ -19,27 +19,28 @@ completeness_rows as (
         'completeness' as dimension, 'extract_received' as check_code, source_code as subject_code,
         period_type, period_start,
         case when status in ('on_time', 'late') then 1.0 else 0.0 end as value,
-        'received: ' || status as detail
+        case status when 'on_time' then '按时送达' when 'late' then '逾期送达' else '未收到' end as detail
     from timeliness
 ),
 timeliness_rows as (
     select
         'timeliness' as dimension, 'on_time_share_12_periods' as check_code, source_code as subject_code,
-        period_type, period_start, on_time_share as value, 'this period: ' || status as detail
+        period_type, period_start, on_time_share as value,
+        '近 12 期按时比例；本期' || case status when 'on_time' then '按时' when 'late' then '逾期' else '未收到' end as detail
     from timeliness
 ),
 outlier_rows as (
     select
         indicator_code || ':' || measure as subject_code, org_code, 'month' as period_type, period_start,
-        abs(modified_z_score) as value, 'median ' || round(median::numeric, 1) || ', value ' || value as detail
+        abs(modified_z_score) as value,
+        '本月 ' || value || '，其他月份中位数 ' || round(median::numeric, 1) as detail
     from {{ ref('int_quality_outlier_scores') }}
 ),
 consistency_rows as (
     select
         indicator_code || ':' || measure as subject_code, org_code, period_type, period_start,
         abs(value / preceding_mean - 1) as value,
-        'mean of ' || preceding_periods || ' preceding: ' || round(preceding_mean::numeric, 1) || ', value ' || value
-            as detail
+        '本期 ' || value || '，此前 ' || preceding_periods || ' 期均值 ' || round(preceding_mean::numeric, 1) as detail
     from {{ ref('int_quality_consistency') }}
 ),
 pair_counts as (
@@ -62,7 +63,7 @@ pair_rows as (
         abs(numerator_n::double precision / denominator_n / expected_ratio - 1) as value,
         tolerance as threshold,
         numerator_n || ' / ' || denominator_n || ' = ' || round(numerator_n::numeric / denominator_n, 3)
-            || ' (expected ' || expected_ratio || ')' as detail
+            || '（预期 ' || expected_ratio || '）' as detail
     from pair_counts
     where denominator_n >= min_count
       and period_end + settle_days <= (select max(newest_as_of_date) from {{ ref('int_source_as_of_dates') }})
@@ -72,7 +73,8 @@ denominator_rows as (
         source_code as subject_code, org_code, 'month' as period_type,
         date_trunc('month', as_of_date)::date as period_start,
         abs(n::double precision / previous_n - 1) as value,
-        previous_n || ' (' || previous_as_of_date || ') -> ' || n || ' (' || as_of_date || ')' as detail
+        '上次快照 ' || previous_n || '（' || previous_as_of_date || '）→ 本次 ' || n || '（' || as_of_date || '）'
+            as detail
     from {{ ref('int_snapshot_town_counts') }}
     where previous_n >= (select threshold from standards where standard_code = 'min_count')
 ),
@@ -116,7 +118,7 @@ composite as (
         'composite' as dimension, 'share_of_checks_passed' as check_code, 'all' as subject_code, org_code,
         period_type, period_start, avg(passed::integer)::double precision as value,
         (select threshold from standards where standard_code = 'composite') as threshold, '>=' as passes_when,
-        count(*) filter (where passed) || ' of ' || count(*) || ' checks pass' as detail
+        count(*) || ' 项检查中 ' || count(*) filter (where passed) || ' 项合格' as detail
     from judged
     group by org_code, period_type, period_start
 )
