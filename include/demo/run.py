@@ -169,8 +169,10 @@ def _mail() -> None:
     if config.env(config.SMTP_URL_ENV) or config.env(f"AIRFLOW_CONN_{config.SMTP_CONN_ID.upper()}"):
         return
     os.environ[config.SMTP_URL_ENV] = outbox.start(DEMO_OUTBOX).url
+    # the digests filed here are read on this machine: their links open what `make docs` serves
+    os.environ.setdefault(config.PUBLIC_BASE_URL_ENV, config.LOCAL_DOCS_URL)
     say(f"alerts: no mail server configured, so they are filed in {DEMO_OUTBOX.relative_to(ROOT)}/ "
-        "by a local SMTP outbox")
+        f"by a local SMTP outbox (their links: `make docs` at {config.env(config.PUBLIC_BASE_URL_ENV)})")
 
 
 def demo(verbose: bool = False) -> int:
