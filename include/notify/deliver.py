@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 RECIPIENTS_TABLE = "reference.ref_alert_recipients"
 SUPPRESSION = dt.timedelta(hours=config.ALERT_SUPPRESSION_HOURS)
 NO_CHANNEL = "not delivered: no channel configured (SMTP or chat robot)"
+NO_RECIPIENT_CHANNEL = "no delivery channel configured (SMTP or chat robot) for its recipients"
 
 
 def fingerprint(alert: collect.Alert) -> str:
@@ -185,11 +186,12 @@ def deliver(
     composed = {unit: digest.compose(unit, entries, links) for unit, entries in due.items()}
     _send_emails(conn, composed, routing, settings, links, now, outcome, result)
     _post_robots(conn, composed, robot, links, now, outcome, result)
+    in_a_digest = {key for d in composed.values() for key in d.keys}
     for alert in alerts:
         reached, errors = outcome.reached[alert.key], outcome.errors[alert.key]
-        if outcome.digests[alert.key] and not reached and not errors:
-            errors.append("no delivery channel configured (SMTP or webhook) for its recipients")
-            outcome.failures.append(f"{alert.key}: no channel for its recipients")
+        if alert.key in in_a_digest and not outcome.digests[alert.key]:  # its recipients have no channel
+            errors.append(NO_RECIPIENT_CHANNEL)
+            outcome.failures.append(f"{alert.key}: {NO_RECIPIENT_CHANNEL}")
         _record(conn, alert, statuses[alert.key], reached, errors, outcome.digests[alert.key], now,
                 suppressed=not outcome.digests[alert.key])
         result["sent"] += bool(reached)

@@ -412,3 +412,14 @@ def test_nothing_configured_keeps_items_undelivered_and_they_are_sent_later(conn
                              now=T0 + dt.timedelta(minutes=5))
     assert result["new"] == 5 and result["emails"] == 3
 
+
+
+def test_an_item_whose_recipients_have_no_channel_is_a_failure(conn, channels, monkeypatch):
+    monkeypatch.setattr(notify_channels, "smtp_settings", lambda: None)  # robots only, and only 区卫生局's
+    with pytest.raises(AlertDeliveryFailed) as failure:
+        deliver_now(conn, channels, T0, smtp=None, webhook_urls={"区卫生局": channels["base"] + "/wsj"})
+    assert failure.value.result["webhooks"] == 1 and not channels["sink"].messages
+    errors = dict(conn.execute("select alert_key, errors from alerts.sent_alerts").fetchall())
+    missing = "extract_missing|mzj_hydj|month|2026-02-01"
+    assert errors[missing] == [deliver.NO_RECIPIENT_CHANNEL] and errors[KEY_SEX_RATIO] == []
+    assert deliver.NO_RECIPIENT_CHANNEL in str(failure.value)
