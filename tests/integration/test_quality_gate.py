@@ -60,6 +60,17 @@ create table candidate.source_timeliness (
 insert into candidate.source_timeliness values
     ('wsj_csyxzm', '区卫生局', 'month', '2026-01-01', '2026-01-31', '2026-02-05',
      '2026-02-03 09:00+08', 'on_time', 0);
+create table candidate.quality_scorecard ({scorecard});
+create table candidate.quality_outliers ({outliers});
+-- the scorecard of the one due period: its completeness, timeliness and composite
+insert into candidate.quality_scorecard (dimension, check_code, subject_code, org_code, org_level, period_type,
+                                         period_start, value, threshold, passes_when, passed)
+values ('completeness', 'extract_received', 'wsj_csyxzm', '310112', 'district', 'month', '2026-01-01', 1, 0.9,
+        '>=', true),
+       ('timeliness', 'on_time_share_12_periods', 'wsj_csyxzm', '310112', 'district', 'month', '2026-01-01', 1,
+        0.75, '>=', true),
+       ('composite', 'share_of_checks_passed', 'all', '310112', 'district', 'month', '2026-01-01', 1, 0.8,
+        '>=', true);
 create table candidate.delivery_quality as
 select * from scenarios.delivery_quality where not (breaches_warn or breaches_block);
 create table intermediate.int_births (
@@ -77,7 +88,10 @@ create table intermediate.int_indicator_periods (
     reference_date date,
     is_partial boolean
 );
-""".replace("{contract}", ", ".join(c.ddl() for c in marts_contract.columns()))  # as dbt builds it
+"""
+for _placeholder, _model in (("{contract}", "indicator_values"), ("{scorecard}", "quality_scorecard"),
+                             ("{outliers}", "quality_outliers")):  # the tables as dbt builds them
+    SCHEMA_DDL = SCHEMA_DDL.replace(_placeholder, ", ".join(c.ddl() for c in marts_contract.columns(_model)))
 
 # January 2026 in town A: 300 boys and 200 girls; town B: one boy and no girl (so no sex
 # ratio row there: its denominator is 0). The sources reach 2026-01-31.
@@ -105,15 +119,15 @@ def good_rows() -> list[tuple]:
             value = 100.0 * males / females
             rows.append(("sex_ratio_at_birth", org, level, period_type, JAN, period_end, label,
                          date(2026, 1, 31), partial, males, females, value, 107.0, value <= 107,
-                         "区卫生局", low, high, low > 107))
+                         "区卫生局", low, high, low > 107, "significantly high"))
     for org, level in ((TOWN_A, "town"), (DISTRICT, "district")):
         rows.append(("fp_rate_registered", org, level, "month", JAN, date(2026, 1, 31), "2026-01",
                      date(2026, 1, 31), False, 450, 500, 90.0, 99.0, False, "区人口计生委",
-                     None, None, None))
+                     None, None, None, None))
     # district only: no town rows, so no district-row check applies
     rows.append(("premarital_exam_rate", DISTRICT, "district", "month", JAN, date(2026, 1, 31),
                  "2026-01", date(2026, 1, 31), False, 30, 40, 75.0, None, None, "区卫生局",
-                 None, None, None))
+                 None, None, None, None))
     return rows
 
 
@@ -228,7 +242,8 @@ def test_good_rows_pass(db):
     assert summary["failed"] == [] and summary["warned"] == [] and summary["tolerated"] == []
     expected = sum(len(suite["expectations"]) for suite in suites().values())
     assert summary["evaluated"] == expected >= 50
-    assert set(summary["suites"]) == {"raw_deliveries", "source_timeliness", "candidate_marts", "candidate_schema"}
+    assert set(summary["suites"]) == {"raw_deliveries", "source_timeliness", "candidate_marts", "candidate_schema",
+                                      "quality_scorecard"}
     assert summary["run_id"] == "test-good"
     assert summary["thresholds"] == "reference.ref_quality_thresholds"
     assert summary["data_docs"].startswith("file://")
@@ -293,7 +308,15 @@ def test_warn_failures_publish_with_warnings(db):
         where breaches_warn and not breaches_block;
         insert into candidate.source_timeliness values
             ('jsw_sydj', '区人口计生委', 'month', '2026-02-01', '2026-02-28', '2026-03-05',
-             '2026-03-08 10:00+08', 'late', 3)""")
+             '2026-03-08 10:00+08', 'late', 3);
+        insert into candidate.quality_scorecard (dimension, check_code, subject_code, org_code, org_level,
+                                                 period_type, period_start, value, threshold, passes_when, passed)
+        values ('completeness', 'extract_received', 'jsw_sydj', '310112', 'district', 'month', '2026-02-01', 1,
+                0.9, '>=', true),
+               ('timeliness', 'on_time_share_12_periods', 'jsw_sydj', '310112', 'district', 'month', '2026-02-01',
+                0, 0.75, '>=', false),
+               ('composite', 'share_of_checks_passed', 'all', '310112', 'district', 'month', '2026-02-01', 0.5,
+                0.8, '>=', false)""")
     summary = checkpoint.run_quality_gate(db, run_id="test-warn").to_dict()
     assert summary["success"] is True and summary["failed"] == []
     warned = {(w["check"], w["table"]): w for w in summary["warned"]}
@@ -354,6 +377,16 @@ CORRUPTIONS = [
         "alter table candidate.delivery_quality add column mother_name text",
         ["personal_data_columns"], ["table_name=delivery_quality", "column_name=mother_name", "candidate.*"],
         id="personal-column-in-another-candidate-table"),
+    pytest.param(
+        "delete from candidate.quality_scorecard where dimension = 'timeliness'",
+        ["scorecard_complete"], ["source_code=wsj_csyxzm", "dimension=timeliness", "candidate.quality_scorecard"],
+        id="scorecard-leaves-out-a-period"),
+    pytest.param(
+        "insert into candidate.quality_outliers (indicator_code, org_code, measure, period_start, severity) "
+        "values ('newborn_screening_rate', '310112101', 'numerator', date '2025-12-01', 'extreme')",
+        ["scorecard_complete"], ["newborn_screening_rate", "org_code=310112101", "candidate.quality_scorecard"],
+        id="scorecard-leaves-out-an-outlier"),
+    # last: the raw row it adds stays for the tests after it (raw is not made afresh per test)
     pytest.param(
         "insert into raw.jsw_sydj (_file_id, _row_number, registration_no, woman_id_pid, woman_id_birth_date, "
         "woman_id_sex, registration_type, approved_birth_order, registered_on, registering_area_code) "
