@@ -209,7 +209,7 @@ def outlier_item(r: dict, orgs: dict) -> Item:
     figures = f"{r['value']:g}，其他月份中位数 {r['median']:g}，修正 z 分数 {r['modified_z_score']:.1f}"
     lines = [
         f"指标：{name}的{measure}", f"地区：{org_text(orgs, r['org_code'])}", f"月份：{r['period_label']}",
-        f"本月：{figures}（{severity}，达 3.5 为中度、达 5 为极端）",
+        f"本月：{figures}（{severity}；分级标准见参照表 ref_quality_standards）",
         "请核查该月数据是否重复、漏报或录入有误；确认无误后可标记为已说明（python -m include.cli followup）。",
         f"查看：marts.quality_outliers（indicator_code={r['indicator_code']}，org_code={r['org_code']}，"
         f"period_start={r['period_start']}）",
@@ -234,10 +234,10 @@ def inconsistency_item(r: dict, catalog: dict, orgs: dict) -> Item:
     if r["dimension"] == "consistency_over_time":
         code, _, measure = subject.partition(":")
         what = f"{catalog.get(code, {}).get('name_zh', code)}（{code}）的{MEASURE_NAMES.get(measure, measure)}"
-        rule = "最近一个完整周期与此前同类周期的均值相比，偏离超过 ±33%"
+        rule = f"最近一个完整周期与此前同类周期的均值相比，偏离超过 ±{r['threshold']:.0%}"
     elif r["dimension"] == "denominators" and subject in registry.SOURCES_BY_CODE:
         what = f"{registry.SOURCES_BY_CODE[subject].name_zh}（{subject}）的人数"
-        rule = "快照数据源某街镇人数与上一次快照相比，变化超过 ±10%"
+        rule = f"快照数据源某街镇人数与上一次快照相比，变化超过 ±{r['threshold']:.0%}"
     else:
         what = f"{r['pair_name_zh'] or subject}（{subject}）"
         rule = r["rule_zh"] or f"{subject}：偏离预期比值超过容差"
