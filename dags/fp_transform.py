@@ -8,10 +8,11 @@ if it passes does `publish` swap them into `marts`, the schema BI tools read, in
 transaction (the previous publication is kept as `marts_previous`). A check failing at
 its block level (thresholds: seed `ref_quality_thresholds`) fails the run and leaves the
 published marts as they were; one failing at its warn level publishes and alerts. Last, `send_alerts` tells the
-lead units and the commission (email, chat robot, `alerts.sent_alerts`) about blocked or
-warned checks, a failed dbt build (an error, or a data test failing at severity error:
-nothing is checked or published, the failing models and tests are named), missed
-targets, high sex ratios and late or missing extracts; it runs even when the build failed
+lead units and the commission, in one digest per recipient (email, chat robot;
+`alerts.sent_alerts`, `alerts.sent_digests`), about blocked or warned checks, a failed dbt
+build (an error, or a data test failing at severity error: nothing is checked or published,
+the failing models and tests are named), outliers and inconsistent sources (the follow-up
+list), missed targets, high sex ratios and late or missing extracts; it runs even when the build failed
 or the gate blocked publication, and the run still ends failed.
 """
 
