@@ -27,10 +27,11 @@ TREND_WIDTH, TREND_HEIGHT = 640, 240
 
 SEX_RATIO_LIMIT = 107.0  # the plan's ceiling
 SEX_RATIO_NORMAL = (103.0, 107.0)  # the normal range
-SEX_RATIO_STATES = {  # state -> (label, colour)
-    "high": ("显著偏高 (significantly high)", "#c0392b"),
-    "above": ("高于107, 不显著 (above, not significant)", "#e67e22"),
-    "normal": ("≤107 (within target)", "#27ae60"),
+SEX_RATIO_STATES = {  # marts' sex_ratio_status -> (label, colour)
+    "significantly high": ("显著偏高 (significantly high)", "#c0392b"),
+    "high, not significant": ("高于107, 不显著 (high, not significant)", "#e67e22"),
+    "too few births to tell": ("出生数太少，无法判断 (too few births to tell)", "#95a5a6"),
+    "normal": ("正常 ≤107 (normal)", "#27ae60"),
 }
 LEVELS = {  # a quality measure's level -> (label, colour)
     "block": ("阻断 (block)", "#c0392b"),
@@ -123,14 +124,19 @@ def trend(indicator: Mapping, values: Iterable[Mapping], org_names: Mapping[str,
 
 
 def sex_ratio_state(row: Mapping) -> str:
-    """high: the Wilson interval lies above 107; above: the value does, the interval reaches
-    below it; normal: at most 107."""
+    """The mart's judgement of a sex ratio (sex_ratio_status: its Wilson interval against 107
+    and the standard's widest interval). A row without one (a publication from before it) is
+    judged here: significantly high when the interval lies above 107, high, not significant
+    when only the value does, else normal."""
+    if row.get("sex_ratio_status") in SEX_RATIO_STATES:
+        return row["sex_ratio_status"]
     if row.get("is_significantly_high"):
-        return "high"
-    return "above" if row["value"] > SEX_RATIO_LIMIT else "normal"
+        return "significantly high"
+    return "high, not significant" if row["value"] > SEX_RATIO_LIMIT else "normal"
 
 
-def _sex_ratio_layers(rows: list[dict], x: alt.X, title: str) -> dict:
+def _sex_ratio_layers(rows: list[dict], x: alt.X, title: str, extra_tooltip: Iterable[alt.Tooltip] = (),
+                      subtitle: str = "绿色带: 正常范围 103–107; 误差线: Wilson 95% 区间") -> dict:
     base = alt.Chart(alt.Data(values=rows))
     low, high = SEX_RATIO_NORMAL
     band = alt.Chart(alt.Data(values=[{"low": low, "high": high}])).mark_rect(
@@ -139,7 +145,7 @@ def _sex_ratio_layers(rows: list[dict], x: alt.X, title: str) -> dict:
                alt.Tooltip("ci_low:Q", title="95%下限", format=".1f"),
                alt.Tooltip("ci_high:Q", title="95%上限", format=".1f"),
                alt.Tooltip("boys:Q", title="男婴"), alt.Tooltip("girls:Q", title="女婴"),
-               alt.Tooltip("state:N", title="判断")]
+               *extra_tooltip, alt.Tooltip("state:N", title="判断")]
     bars = base.mark_errorbar(ticks=True, color="#555").encode(
         x=x, y=alt.Y("ci_low:Q", title="出生人口性别比 (男/100女, Wilson 95%)", scale=alt.Scale(zero=False)),
         y2="ci_high:Q", tooltip=tooltip)
@@ -150,7 +156,6 @@ def _sex_ratio_layers(rows: list[dict], x: alt.X, title: str) -> dict:
     rule = limit.mark_rule(color=TARGET_COLOUR, strokeDash=[6, 4], strokeWidth=1.5).encode(y="limit:Q")
     text = limit.mark_text(align="left", dx=4, dy=-6, color=TARGET_COLOUR, fontSize=11).encode(
         y="limit:Q", x=alt.value(0), text="label:N")
-    subtitle = "绿色带: 正常范围 103–107; 误差线: Wilson 95% 区间"
     chart = alt.layer(band, bars, points, rule, text).properties(
         width=TREND_WIDTH, height=280, title=alt.TitleParams(title, anchor="start", subtitle=subtitle))
     return _spec(chart)
@@ -184,6 +189,96 @@ def sex_ratio_by_town(values: Iterable[Mapping], indicator: str, org_names: Mapp
             for v in sorted(own, key=lambda v: -v["value"])]
     x = alt.X("label:N", sort=[r["label"] for r in rows], title="镇街道", axis=alt.Axis(labelAngle=-40))
     return _sex_ratio_layers(rows, x, f"各镇街道出生人口性别比, {period_label}年")
+
+
+def _rolling_row(r: Mapping, label: str) -> dict:
+    return _sex_ratio_row({**r, "numerator": r["male_births"], "denominator": r["female_births"]}, label) | {
+        "window": f"{r['window_start']:%Y-%m} – {r['period_label']}", "months": r["months_covered"],
+        "partial": "是 (partial)" if r["is_partial"] else "否"}
+
+
+ROLLING_TOOLTIP = (alt.Tooltip("window:N", title="窗口"), alt.Tooltip("months:Q", title="覆盖月数"),
+                   alt.Tooltip("partial:N", title="末月未完整"))
+
+
+def rolling_window_text(rows: Iterable[Mapping]) -> str:
+    """How many months the windows cover: 12 once the reporting period is long enough."""
+    covered = sorted({r["months_covered"] for r in rows})
+    if not covered or covered == [12]:
+        return "12 个月"
+    span = f"{covered[0]}" if len(covered) == 1 else f"{covered[0]}–{covered[-1]}"
+    return f"{span} 个月 (报告期尚不足 12 个月)"
+
+
+def sex_ratio_rolling_by_town(rolling: Iterable[Mapping], org_names: Mapping[str, str]) -> dict | None:
+    """The newest month's rolling 12-month window of the district (first) and each town, with
+    its Wilson interval and the mart's status; towns ordered by value."""
+    rolling = list(rolling)
+    if not rolling:
+        return None
+    newest = max(r["period_start"] for r in rolling)
+    own = [r for r in rolling if r["period_start"] == newest]
+    ordered = sorted(own, key=lambda r: (r["org_level"] != "district", -(r["value"] or 0)))
+    rows = [_rolling_row(r, org_label(org_names.get(r["org_code"]), r["org_code"])) for r in ordered]
+    x = alt.X("label:N", sort=[r["label"] for r in rows], title="全区与各镇街道", axis=alt.Axis(labelAngle=-40))
+    label = own[0]["period_label"]
+    return _sex_ratio_layers(rows, x, f"滚动 12 个月出生人口性别比, 截至 {label} (rolling 12 months)",
+                             ROLLING_TOOLTIP, subtitle=f"窗口: 截至 {label} 的 {rolling_window_text(own)}; "
+                             "误差线: Wilson 95% 区间; 绿色带: 正常范围 103–107")
+
+
+def sex_ratio_rolling_district(rolling: Iterable[Mapping]) -> dict | None:
+    """The district's rolling 12-month sex ratio, month by month."""
+    own = sorted((r for r in rolling if r["org_level"] == "district"), key=lambda r: r["period_start"])
+    if not own:
+        return None
+    rows = [_rolling_row(r, r["period_label"]) for r in own]
+    x = alt.X("label:O", sort=[r["label"] for r in rows], title="窗口末月 (window's last month)",
+              axis=alt.Axis(labelAngle=0))
+    return _sex_ratio_layers(rows, x, "全区滚动 12 个月出生人口性别比, 按月", ROLLING_TOOLTIP,
+                             subtitle=f"每点: 截至该月的 {rolling_window_text(own)}; 误差线: Wilson 95% 区间")
+
+
+MEASURES = {"numerator": "分子", "denominator": "分母"}
+SEVERITIES = {  # quality_outliers.severity -> (label, colour)
+    "extreme": ("极端 (extreme)", "#c0392b"),
+    "moderate": ("中度 (moderate)", "#e67e22"),
+}
+
+
+def outlier_series(outlier: Mapping, values: Iterable[Mapping], indicator_name: str | None = None) -> dict | None:
+    """One outlier's series: the town's monthly count (the indicator's numerator or
+    denominator) with the flagged month marked and the other months' median as a line."""
+    measure = outlier["measure"]
+    own = sorted((v for v in values if v["indicator_code"] == outlier["indicator_code"]
+                  and v["org_code"] == outlier["org_code"] and v["period_type"] == "month"
+                  and v.get(measure) is not None), key=lambda v: v["period_start"])
+    if not own:
+        return None
+    flagged = SEVERITIES.get(outlier["severity"], (outlier["severity"], "#c0392b"))
+    rows = [{"period": v["period_label"], "count": v[measure],
+             "flag": flagged[0] if v["period_start"] == outlier["period_start"] else "其他月份 (other months)",
+             "partial": "是 (partial)" if v["is_partial"] else "否"} for v in own]
+    base = alt.Chart(alt.Data(values=rows))
+    x = alt.X("period:O", sort=[r["period"] for r in rows], title="月份", axis=alt.Axis(labelAngle=0))
+    y = alt.Y("count:Q", title=f"{MEASURES.get(measure, measure)} ({measure}) 人数")
+    line = base.mark_line(color="#7f8c8d", strokeWidth=1.5).encode(x=x, y=y)
+    points = base.mark_point(filled=True, size=90, opacity=1).encode(
+        x=x, y=y, color=alt.Color("flag:N", title=None, scale=alt.Scale(
+            domain=[flagged[0], "其他月份 (other months)"], range=[flagged[1], "#34495e"])),
+        tooltip=[alt.Tooltip("period:N", title="月份"), alt.Tooltip("count:Q", title="人数"),
+                 alt.Tooltip("flag:N", title="判断"), alt.Tooltip("partial:N", title="未完整")])
+    median = alt.Chart(alt.Data(values=[{"median": outlier["median"],
+                                         "label": f"其他月份中位数 {outlier['median']:g}"}]))
+    rule = median.mark_rule(color="#2c3e50", strokeDash=[4, 4]).encode(y="median:Q")
+    text = median.mark_text(align="left", dx=4, dy=-6, color="#2c3e50", fontSize=11).encode(
+        y="median:Q", x=alt.value(0), text="label:N")
+    town = org_label(outlier.get("org_name"), outlier["org_code"])
+    name = indicator_name or outlier.get("indicator_name_zh") or outlier["indicator_code"]
+    title = alt.TitleParams(f"{town}: {name} 的{MEASURES.get(measure, measure)}, 按月", anchor="start",
+                            subtitle=f"{outlier['period_label']} 修正 z 分数 {outlier['modified_z_score']:.1f}"
+                                     f" ({flagged[0]}); 虚线: 其他月份中位数")
+    return _spec(alt.layer(line, points, rule, text).properties(width=TREND_WIDTH, height=220, title=title))
 
 
 def _worst(levels: Iterable[str | None]) -> str:

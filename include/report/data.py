@@ -41,7 +41,7 @@ _ORGS = "select org_code, org_name, org_level from marts.org_units order by org_
 _VALUES = """
 select indicator_code, org_code, org_level, period_type, period_start, period_end, period_label,
        reference_date, is_partial, numerator, denominator, value, target_value, target_met,
-       ci_low, ci_high, is_significantly_high
+       ci_low, ci_high, is_significantly_high, sex_ratio_status
 from marts.indicator_values
 order by indicator_code, period_type, period_start, org_code
 """
@@ -104,6 +104,39 @@ order by source_code nulls last, as_of_date, delivery_no, file_name
 """
 
 
+_QUALITY_SCORECARD = """
+select dimension, check_code, subject_code, org_code, org_level, period_type, period_start, period_label,
+       value, threshold, passes_when, passed, detail
+from marts.quality_scorecard
+order by dimension, period_type, period_start, org_code, check_code, subject_code
+"""
+
+_QUALITY_OUTLIERS = """
+select indicator_code, indicator_name_zh, org_code, org_name, measure, period_start, period_label, value,
+       median, mad, other_months, modified_z_score, severity, direction, lead_unit
+from marts.quality_outliers
+order by severity = 'extreme' desc, abs(modified_z_score) desc, indicator_code, org_code, measure, period_start
+"""
+
+_SEX_RATIO_ROLLING = """
+select org_code, org_level, period_start, period_end, period_label, reference_date, is_partial, window_start,
+       months_covered, is_full_window, male_births, female_births, value, target_value, ci_low, ci_high,
+       is_significantly_high, sex_ratio_status
+from marts.sex_ratio_rolling_12m
+order by period_start, org_level <> 'district', org_code
+"""
+
+# Built by the follow-up list (include/notify); absent before it exists: the report says so.
+_FOLLOWUPS = """
+select item_key, kind, lead_unit, subject, detail, org_code, period_label, first_seen_at, last_seen_at,
+       is_current, status, status_note, status_set_at
+from marts.quality_followups
+where is_current
+order by array_position(array['open', 'explained', 'corrected'], status) nulls last, lead_unit nulls last,
+         first_seen_at, item_key
+"""
+
+
 @dataclass
 class Published:
     """Everything the site shows, as plain rows."""
@@ -120,6 +153,10 @@ class Published:
     models: dict[str, list[str]] = field(default_factory=dict)  # indicator -> dbt nodes it passed through
     sources: dict[str, list[dict]] = field(default_factory=dict)  # indicator -> deliveries of its sources
     deliveries: list[dict] = field(default_factory=list)  # every delivery, for the publication's page
+    quality_scorecard: list[dict] = field(default_factory=list)  # marts.quality_scorecard (WHO DQR)
+    quality_outliers: list[dict] = field(default_factory=list)  # marts.quality_outliers
+    sex_ratio_rolling: list[dict] = field(default_factory=list)  # marts.sex_ratio_rolling_12m
+    followups: list[dict] | None = None  # current items of marts.quality_followups; None: no such relation
 
     @property
     def org_names(self) -> dict[str, str]:
@@ -147,6 +184,11 @@ def _rows(conn: psycopg.Connection, query: str, params: tuple = ()) -> list[dict
         return cur.execute(query, params).fetchall()
 
 
+def _optional(conn: psycopg.Connection, relation: str, query: str) -> list[dict] | None:
+    """The rows of a relation that may not exist yet (None then)."""
+    return _rows(conn, query) if connection.relation_exists(conn, relation) else None
+
+
 def read(conn: psycopg.Connection) -> Published:
     """The newest publication's figures, its quality and timeliness, and their lineage."""
     if not connection.relation_exists(conn, "marts.indicator_values"):
@@ -163,6 +205,10 @@ def read(conn: psycopg.Connection) -> Published:
         timeliness=_rows(conn, _TIMELINESS) if connection.relation_exists(conn, "marts.source_timeliness") else [],
         loads=_rows(conn, _LOADS),
         deliveries=_rows(conn, _ALL_DELIVERIES),
+        quality_scorecard=_optional(conn, "marts.quality_scorecard", _QUALITY_SCORECARD) or [],
+        quality_outliers=_optional(conn, "marts.quality_outliers", _QUALITY_OUTLIERS) or [],
+        sex_ratio_rolling=_optional(conn, "marts.sex_ratio_rolling_12m", _SEX_RATIO_ROLLING) or [],
+        followups=_optional(conn, "marts.quality_followups", _FOLLOWUPS),
     )
     if publication is not None:
         run_id = publication["airflow_run_id"]

@@ -95,7 +95,8 @@ def page(title: str, body: str, depth: int = 0, scripts: bool = False, nav: str 
 
 STYLES = """
 {font_face}
-:root {{ --met: #d5f0d5; --missed: #f8d0cc; --near: #fde6b8; --monitored: #eef1f4; --empty: #f7f7f7; }}
+:root {{ --met: #d5f0d5; --missed: #f8d0cc; --near: #fde6b8; --monitored: #eef1f4; --empty: #f7f7f7;
+  --toofew: repeating-linear-gradient(135deg, #d9dde1 0 4px, #eceef1 4px 8px); }}
 * {{ box-sizing: border-box; }}
 body {{ margin: 0; font-family: {font}; color: #1d2733; background: #fff; line-height: 1.5; }}
 .masthead {{ background: #17324d; color: #fff; padding: 12px 24px; }}
@@ -126,12 +127,17 @@ table.scorecard td a {{ color: inherit; text-decoration: none; }}
 td.met {{ background: var(--met); }} td.missed {{ background: var(--missed); }}
 td.near {{ background: var(--near); }} td.monitored {{ background: var(--monitored); }}
 td.empty {{ background: var(--empty); color: #9aa5b1; }}
+td.toofew {{ background: var(--toofew); color: #52606d; font-style: italic; }}
+td.pass {{ background: var(--met); }} td.fail {{ background: var(--missed); font-weight: 700; }}
+table.composite td.cell {{ min-width: 48px; }}
 td.partial::after {{ content: "*"; color: #52606d; }}
 .legend span {{ display: inline-block; padding: 1px 8px; margin-right: 8px; border: 1px solid #d5dbe1;
   font-size: 12px; }}
 .legend .met {{ background: var(--met); }} .legend .missed {{ background: var(--missed); }}
 .legend .near {{ background: var(--near); }} .legend .monitored {{ background: var(--monitored); }}
-.legend .empty {{ background: var(--empty); }}
+.legend .empty {{ background: var(--empty); }} .legend .toofew {{ background: var(--toofew); font-style: italic; }}
+.legend .pass {{ background: var(--met); }} .legend .fail {{ background: var(--missed); }}
+h4 {{ font-size: 14px; margin: 14px 0 4px; }}
 .print-button {{ float: right; margin-top: 18px; padding: 4px 12px; }}
 .ok {{ color: #1e7b34; }} .warn {{ color: #b35c00; }} .block {{ color: #b0261b; }}
 footer {{ color: #7b8794; font-size: 12px; padding: 12px 24px; border-top: 1px solid #e4e8ec; }}

@@ -2,8 +2,11 @@
 model the site renders. Pure: published rows in, cells with a status (the colouring rule) out.
 
 The counts per town follow marts.town_scorecard: an indicator with a target assessed for the
-town in the period is met or missed (a sex ratio above 107 whose Wilson interval reaches
-below 107 is missed, shown apart as "not significant", as the alerts say it).
+town in the period is met or missed (target_met). The sex ratio is coloured by the mart's
+judgement of its Wilson interval (indicator_values.sex_ratio_status): significantly high is
+missed; "high, not significant" is shown apart, as the alerts say it; "too few births to tell"
+(an interval wider than the standard, 40 points: a town's month rests on a few dozen births)
+is grey, whatever side of 107 the value lies.
 """
 
 from __future__ import annotations
@@ -16,21 +19,32 @@ STATUSES = {
     "met": ("达标", "met", "met"),
     "missed": ("未达标", "missed", "missed"),
     "not_significant": ("高于目标, 不显著", "above target, not significant", "near"),
+    "too_few": ("出生数太少，无法判断", "too few births to tell", "toofew"),
     "monitored": ("监测 (无目标)", "monitored, no target", "monitored"),
     "no_value": ("无数据", "no value", "empty"),
 }
-ASSESSED = ("met", "missed", "not_significant")
+# marts.indicator_values.sex_ratio_status -> the cell's status
+SEX_RATIO_STATUS = {
+    "significantly high": "missed",
+    "high, not significant": "not_significant",
+    "too few births to tell": "too_few",
+    "normal": "met",
+}
 
 
 def cell_status(row: Mapping | None) -> str:
-    """The colouring rule of a scorecard cell."""
+    """The colouring rule of a scorecard cell: the sex ratio by the mart's status, the other
+    indicators by whether their target was met."""
     if row is None:
         return "no_value"
     if row["target_met"] is None:
         return "monitored"
+    judged = row.get("sex_ratio_status")
+    if judged is not None:
+        return SEX_RATIO_STATUS.get(judged, "met" if row["target_met"] else "missed")
     if row["target_met"]:
         return "met"
-    if row.get("is_significantly_high") is False:
+    if row.get("is_significantly_high") is False:  # a publication from before sex_ratio_status
         return "not_significant"
     return "missed"
 
@@ -45,6 +59,7 @@ class Cell:
     denominator: int | None = None
     is_partial: bool = False
     period_label: str | None = None
+    target_met: bool | None = None  # what the town's count of targets met follows (marts.town_scorecard)
 
     @property
     def css(self) -> str:
@@ -64,11 +79,11 @@ class Row:
 
     @property
     def met(self) -> int:
-        return sum(c.status == "met" for c in self.cells)
+        return sum(c.target_met is True for c in self.cells)
 
     @property
     def assessed(self) -> int:
-        return sum(c.status in ASSESSED for c in self.cells)
+        return sum(c.target_met is not None for c in self.cells)
 
 
 @dataclass(frozen=True)
@@ -106,6 +121,7 @@ def table(values: Iterable[Mapping], catalog: Iterable[Mapping], orgs: Iterable[
                 cells.append(Cell(column["indicator_code"], org["org_code"], "no_value", period_label=label))
                 continue
             cells.append(Cell(column["indicator_code"], org["org_code"], cell_status(v), v["value"],
-                              v["numerator"], v["denominator"], bool(v["is_partial"]), v["period_label"]))
+                              v["numerator"], v["denominator"], bool(v["is_partial"]), v["period_label"],
+                              v["target_met"]))
         rows.append(Row(org["org_code"], org["org_name"], org["org_level"], tuple(cells)))
     return Table(period_type, label, columns, tuple(rows))

@@ -1,7 +1,8 @@
 """The commission's report: a static HTML site written at each publication.
 
     DIR/index.html                 the report: #scorecard, #indicator-<code> (one per
-                                   indicator), #sex-ratio, #quality, #timeliness
+                                   indicator), #sex-ratio, #quality, #data-quality (the
+                                   WHO data-quality review), #followups, #timeliness
     DIR/lineage/index.html         the publication and every delivery
     DIR/lineage/<code>.html        per indicator: publication, dbt models, source files
     DIR/assets/                    Vega, Vega-Lite and vega-embed (one bundle), the CJK
@@ -25,7 +26,7 @@ import psycopg
 
 from include import config
 from include.contract import registry
-from include.report import charts, data, fonts, lineage, markup, scorecard
+from include.report import charts, data, dqr, fonts, lineage, markup, scorecard
 from include.report.data import Published
 from include.report.markup import count, docs_href, esc, number, when
 
@@ -36,9 +37,13 @@ DOCS_NODES = {
     "scorecard": "model.fp_warehouse.town_scorecard",
     "quality": "model.fp_warehouse.delivery_quality",
     "timeliness": "model.fp_warehouse.source_timeliness",
+    "rolling": "model.fp_warehouse.sex_ratio_rolling_12m",
+    "dqr": "model.fp_warehouse.quality_scorecard",
+    "outliers": "model.fp_warehouse.quality_outliers",
 }
 SECTIONS = [("scorecard", "考核计分卡"), ("indicators", "指标趋势"), ("sex-ratio", "出生人口性别比"),
-            ("quality", "数据质量"), ("timeliness", "报送及时性")]
+            ("quality", "交付质量"), ("data-quality", "数据质量评估"), ("followups", "待跟进事项"),
+            ("timeliness", "报送及时性")]
 
 
 def _source_names() -> dict[str, str]:
@@ -150,24 +155,48 @@ def _sex_ratio_section(published: Published, specs: dict[str, dict]) -> str:
     by_period = charts.sex_ratio_by_period(published.values, code)
     year = published.newest_period("year", code)
     by_town = charts.sex_ratio_by_town(published.values, code, published.org_names, *year) if year else None
+    rolling_towns = charts.sex_ratio_rolling_by_town(published.sex_ratio_rolling, published.org_names)
+    rolling_district = charts.sex_ratio_rolling_district(published.sex_ratio_rolling)
     rows = sorted((v for v in published.values if v["indicator_code"] == code and v["org_level"] == "district"),
                   key=lambda v: (lineage.markup_period_rank(v["period_type"]), v["period_start"]))
     table = markup.table(
         ["周期", "男婴", "女婴", "性别比", "95% 区间 (Wilson)", "判断"],
         [[esc(v["period_label"]), count(v["numerator"]), count(v["denominator"]), number(v["value"], 1),
           f"{number(v['ci_low'], 1)} – {number(v['ci_high'], 1)}",
-          esc(charts.SEX_RATIO_STATES[charts.sex_ratio_state(v)][0])] for v in rows])
+          _sex_ratio_state_html(v)] for v in rows])
+    legend = "".join(f'<span style="border-left: 12px solid {colour}">{esc(label)}</span>'
+                     for label, colour in charts.SEX_RATIO_STATES.values())
+    newest = max((r["period_start"] for r in published.sex_ratio_rolling), default=None)
+    window = charts.rolling_window_text([r for r in published.sex_ratio_rolling if r["period_start"] == newest])
+    rolling = f"""
+<h3>滚动 12 个月 (rolling 12 months, per town and the district)</h3>
+<p class="meta">一个镇街道一个月只有几十个出生, 其 95% 区间宽达 40 个点以上, 看不出什么; 12 个月的窗口才够判断。
+最新窗口: {esc(window)}。</p>
+<section class="figure">{_chart("sex-ratio-rolling-by-town", rolling_towns, specs)}</section>
+<section class="figure">{_chart("sex-ratio-rolling-district", rolling_district, specs)}</section>
+{_lineage_links(code, DOCS_NODES["rolling"])}""" if published.sex_ratio_rolling else \
+        "<p>本次发布没有滚动 12 个月的性别比 (marts.sex_ratio_rolling_12m is empty or absent).</p>"
     return f"""
 <section id="sex-ratio">
 <h2>出生人口性别比 (sex ratio at birth, with its Wilson interval)</h2>
-<p class="meta">目标 ≤107 (正常范围 103–107)。只有区间下限高于 107 才是"显著偏高";
-数值高于 107 而区间跨过 107 的是"高于目标, 不显著"。A value above 107 is significantly high only when the
-interval's low bound is.</p>
+<p class="meta">目标 ≤107 (正常范围 103–107)。只有区间下限高于 107 才是"显著偏高"; 区间宽于 40 个点
+(约少于 400 个出生) 的是"出生数太少，无法判断"; 数值高于 107 而区间跨过 107 的是"高于目标, 不显著"。
+A value above 107 is significantly high only when the interval's low bound is; an interval wider than 40
+points is too few births to tell.</p>
+<p class="legend">{legend}</p>
 <section class="figure">{_chart("sex-ratio-by-period", by_period, specs)}</section>
 <section class="figure">{_chart("sex-ratio-by-town", by_town, specs)}</section>
 {table}
 {_lineage_links(code, DOCS_NODES["values"])}
+{rolling}
 </section>"""
+
+
+def _sex_ratio_state_html(v) -> str:
+    state = charts.sex_ratio_state(v)
+    label, colour = charts.SEX_RATIO_STATES[state]
+    return f'<span class="sex-ratio-state" data-status="{esc(state)}" style="border-left: 10px solid {colour}; ' \
+           f'padding-left: 4px">{esc(label)}</span>'
 
 
 # ---- quality and timeliness ------------------------------------------------------------------------
@@ -205,7 +234,7 @@ def _quality_section(published: Published, specs: dict[str, dict]) -> str:
                                   "身份证号警告行占比 (rows with ID-number warnings)")
     return f"""
 <section id="quality">
-<h2>数据质量 (data quality)</h2>
+<h2>交付质量 (data quality of the deliveries and the quality gate)</h2>
 <p class="meta">{esc(gate)}</p>
 {findings}
 <section class="figure">{_chart("quality-quarantined", quarantine, specs)}</section>
@@ -224,6 +253,15 @@ def _share(value, level: str | None) -> str:
         return "—"
     css = {"block": "block", "warn": "warn"}.get(level or "", "ok")
     return f'<span class="{css}">{float(value):.1%}</span> <span class="meta">{esc(level)}</span>'
+
+
+def _data_quality_section(published: Published, specs: dict[str, dict]) -> str:
+    indicators = {c["indicator_code"]: c["name_zh"] for c in published.catalog}
+    links = (f'<p class="lineage"><a href="{esc(docs_href(DOCS_NODES["dqr"], 0))}">dbt 文档: quality_scorecard</a>'
+             f'<a href="{esc(docs_href(DOCS_NODES["outliers"], 0))}">dbt 文档: quality_outliers</a></p>')
+    return dqr.data_quality_section(published.quality_scorecard, published.quality_outliers, published.values,
+                                    published.orgs, _source_names(), indicators,
+                                    lambda key, spec: _chart(key, spec, specs), links)
 
 
 def _timeliness_section(published: Published, specs: dict[str, dict]) -> str:
@@ -271,6 +309,8 @@ def index_page(published: Published) -> tuple[str, dict[str, dict]]:
 </section>
 {_sex_ratio_section(published, specs)}
 {_quality_section(published, specs)}
+{_data_quality_section(published, specs)}
+{dqr.followups_section(published.followups, published.orgs)}
 {_timeliness_section(published, specs)}
 {markup.specs_script(specs)}
 """

@@ -16,7 +16,7 @@ with newest as (
 )
 select v.indicator_code, c.name_zh, v.period_type, v.period_label, v.value, v.target_value,
        c.target_direction, v.target_met, v.is_partial, v.numerator, v.denominator,
-       v.is_significantly_high
+       v.is_significantly_high, v.sex_ratio_status
 from marts.indicator_values v
 join newest using (indicator_code, period_type, period_start)
 join marts.indicator_catalog c using (indicator_code)
@@ -53,9 +53,11 @@ order by source_code
 """
 
 
-def _status(met: bool | None, significantly_high: bool | None) -> str:
+def _status(met: bool | None, significantly_high: bool | None, sex_ratio_status: str | None = None) -> str:
     if met is None:
         return "monitored"
+    if sex_ratio_status in ("too few births to tell", "high, not significant"):
+        return f"{'met' if met else 'missed'} ({sex_ratio_status})"
     if significantly_high is False and not met:
         return "missed (not significant)"
     return "met" if met else "missed"
@@ -68,9 +70,9 @@ def render(conn: psycopg.Connection) -> str:
     if not rows:
         lines.append("  (nothing published yet)")
     lines.append(f"  {'indicator':<34} {'period':<9} {'value':>9} {'target':>8}  result")
-    for code, name, _ptype, label, value, target, direction, met, partial, num, den, sig in rows:
+    for code, name, _ptype, label, value, target, direction, met, partial, num, den, sig, judged in rows:
         target_text = f"{direction}{target:g}" if target is not None else "-"
-        result = _status(met, sig) + (" (partial period)" if partial else "")
+        result = _status(met, sig, judged) + (" (partial period)" if partial else "")
         lines.append(f"  {code:<34} {label:<9} {value:>9.2f} {target_text:>8}  {result}   [{num}/{den}] {name}")
 
     lines += ["", "Deliveries per source:",

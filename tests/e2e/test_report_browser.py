@@ -2,7 +2,10 @@
 from disk in headless Chromium (Debian's, installed by `make browser`; driven by playwright,
 which downloads nothing). Every chart must draw marks, nothing may be fetched from outside
 the site, the console must stay free of errors, and the scorecard must show what the marts
-hold. A full-page screenshot and a printed PDF land in the test's temporary folder."""
+hold: the scorecard's figures and the sex ratio's status, the data-quality review's composite
+and dimensions (marts.quality_scorecard), its outliers, and the follow-ups (or the sentence
+saying there are none). A full-page screenshot and a printed PDF land in the test's temporary
+folder."""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from include import config
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ANCHORS = ("scorecard", "sex-ratio", "quality", "timeliness")
+ANCHORS = ("scorecard", "sex-ratio", "quality", "data-quality", "followups", "timeliness")
 
 # Per chart container: its render state and the data marks its SVG holds (lines, symbols,
 # rects, rules, texts of the role-mark groups: axes and legends are not counted).
@@ -70,10 +73,14 @@ def test_every_chart_draws_marks_with_nothing_fetched_and_no_console_error(demo_
     charts = report.page.evaluate(COUNT_MARKS)
     with psycopg.connect(demo_run.url) as conn:
         indicators = [code for (code,) in conn.execute("select indicator_code from marts.indicator_catalog")]
-    # one trend per indicator, two sex-ratio charts, two quality charts, the timeliness grid
-    assert {c["id"] for c in charts} >= {f"chart-indicator-{code}" for code in indicators} | {
-        "chart-sex-ratio-by-period", "chart-sex-ratio-by-town", "chart-quality-quarantined",
-        "chart-quality-id-warnings", "chart-timeliness"}
+        outliers = conn.execute("select count(*) from marts.quality_outliers").fetchone()[0]
+    # one trend per indicator, four sex-ratio charts (two of rolling 12-month windows), two
+    # quality charts, the timeliness grid, and an outlier's series when there is an outlier
+    expected = {f"chart-indicator-{code}" for code in indicators} | {
+        "chart-sex-ratio-by-period", "chart-sex-ratio-by-town", "chart-sex-ratio-rolling-by-town",
+        "chart-sex-ratio-rolling-district", "chart-quality-quarantined", "chart-quality-id-warnings",
+        "chart-timeliness"} | ({"chart-dqr-outlier"} if outliers else set())
+    assert {c["id"] for c in charts} >= expected
     empty = [c for c in charts if c["state"] != "true" or not c["svg"] or c["marks"] == 0 or c["width"] == 0]
     assert not empty, empty
     assert not report.errors, report.errors
@@ -125,6 +132,75 @@ def test_the_sex_ratio_chart_draws_its_wilson_intervals_and_the_107_line(report)
     assert chart.locator("g.mark-rule.role-mark > line").count() > 2
     assert chart.locator("g.mark-symbol.role-mark > path").count() > 0
     assert chart.locator("g.mark-text.role-mark > text", has_text="107").count() == 1
+
+
+def test_the_rolling_sex_ratio_draws_every_unit_of_the_newest_window_with_its_interval(demo_run, report):
+    with psycopg.connect(demo_run.url) as conn:
+        (units,) = conn.execute("select count(*) from marts.sex_ratio_rolling_12m "
+                                "where period_start = (select max(period_start) from marts.sex_ratio_rolling_12m)"
+                                ).fetchone()
+    chart = report.page.locator("#chart-sex-ratio-rolling-by-town svg.marks")
+    assert units > 1 and chart.locator("g.mark-symbol.role-mark > path").count() == units
+    assert chart.locator("g.mark-rule.role-mark > line").count() > units  # error bars and the 107 line
+    assert chart.locator("g.mark-text.role-mark > text", has_text="107").count() == 1
+
+
+def test_the_scorecard_colours_the_sex_ratio_by_the_marts_status(demo_run, report):
+    statuses = {"significantly high": "missed", "high, not significant": "not_significant",
+                "too few births to tell": "too_few", "normal": "met"}
+    table = report.page.locator("#scorecard-month")
+    label = table.get_attribute("data-period")
+    with psycopg.connect(demo_run.url) as conn:
+        rows = conn.execute(
+            "select org_code, sex_ratio_status from marts.indicator_values where indicator_code = 'sex_ratio_at_birth' "
+            "and period_type = 'month' and period_label = %s", (label,)).fetchall()
+    assert rows
+    for org, status in rows:
+        cell = table.locator(f'td[data-indicator="sex_ratio_at_birth"][data-org="{org}"]')
+        assert cell.get_attribute("data-status") == statuses[status], (org, status)
+    if any(status == "too few births to tell" for _, status in rows):
+        assert table.locator("td.toofew").count() > 0
+    assert "出生数太少，无法判断" in report.page.locator("#scorecard .legend").inner_text()
+
+
+def test_the_data_quality_review_shows_what_marts_quality_scorecard_holds(demo_run, report):
+    with psycopg.connect(demo_run.url) as conn:
+        composite = conn.execute("select org_code, period_type, coalesce(period_label, to_char(period_start, "
+                                 "'YYYY-MM')), value, passed "
+                                 "from marts.quality_scorecard where dimension = 'composite'").fetchall()
+        dimensions = dict((d, (n, p)) for d, n, p in conn.execute(
+            "select dimension, count(*), count(*) filter (where passed) from marts.quality_scorecard "
+            "where dimension <> 'composite' group by dimension"))
+        outliers = conn.execute("select count(*), count(*) filter (where severity = 'extreme') "
+                                "from marts.quality_outliers").fetchone()
+        has_followups = conn.execute("select to_regclass('marts.quality_followups') is not null").fetchone()[0]
+        followups = conn.execute("select count(*) from marts.quality_followups where is_current").fetchone()[0] \
+            if has_followups else 0
+    section = report.page.locator("#data-quality")
+    assert composite, "the demo's publication judged no quality check"
+    for org, period_type, label, value, passed in composite:
+        cell = section.locator(f'#composite-{period_type} td[data-org="{org}"][data-period="{label}"]')
+        assert float(cell.get_attribute("data-value")) == pytest.approx(value, rel=1e-12), (org, label)
+        assert cell.get_attribute("data-passed") == str(passed).lower()
+        assert cell.inner_text().strip() == f"{value:.0%}"
+        assert ("pass" if passed else "fail") in cell.get_attribute("class")
+    for dimension, (judged, passed) in dimensions.items():
+        row = section.locator(f'table.dqr-summary tr[data-dimension="{dimension}"]')
+        assert (int(row.get_attribute("data-judged")), int(row.get_attribute("data-passed"))) == (judged, passed)
+    text = section.inner_text()
+    for zh in ("完整性", "及时性", "异常值", "时间一致性", "相关数据源一致性", "分母一致性"):
+        assert zh in text
+    listed = section.locator("table.dqr-outliers tbody tr")
+    if outliers[0]:
+        assert listed.count() == outliers[0]
+        assert section.locator("table.dqr-outliers span.block", has_text="极端").count() == outliers[1]
+    else:
+        assert listed.count() == 0 and "未发现异常值" in text
+    listing = report.page.locator("#followups")
+    if followups:
+        assert listing.locator("table.followups tbody tr").count() == followups
+    else:
+        assert "暂无跟进事项记录" in listing.inner_text()
 
 
 def test_the_command_line_writes_the_site_as_the_transformer(demo_run, tmp_path):
