@@ -186,7 +186,8 @@ def test_the_data_quality_review_shows_what_marts_quality_scorecard_holds(demo_r
         assert ("pass" if passed else "fail") in cell.get_attribute("class")
     for dimension, (judged, passed) in dimensions.items():
         row = section.locator(f'table.dqr-summary tr[data-dimension="{dimension}"]')
-        assert (int(row.get_attribute("data-judged")), int(row.get_attribute("data-passed"))) == (judged, passed)
+        assert (int(row.get_attribute("data-judged")), int(row.get_attribute("data-passed"))) == (judged, passed), (
+            dimension, dimensions, report.page.locator("table.dqr-summary").inner_html()[:3000])
     text = section.inner_text()
     for zh in ("完整性", "及时性", "异常值", "时间一致性", "相关数据源一致性", "分母一致性"):
         assert zh in text
