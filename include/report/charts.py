@@ -146,11 +146,21 @@ def _sex_ratio_layers(rows: list[dict], x: alt.X, title: str, extra_tooltip: Ite
                alt.Tooltip("ci_high:Q", title="95%上限", format=".1f"),
                alt.Tooltip("boys:Q", title="男婴"), alt.Tooltip("girls:Q", title="女婴"),
                *extra_tooltip, alt.Tooltip("state:N", title="判断")]
+    # a few births give intervals up to thousands: the axis stops at SEX_RATIO_AXIS_MAX, what
+    # lies above is drawn at its top (a point as a triangle), the tooltip tells the figures
+    rows = [r | {"ci_low_shown": _capped(r["ci_low"]), "ci_high_shown": _capped(r["ci_high"]),
+                 "value_shown": _capped(r["value"]),
+                 "clamped": r["value"] is not None and r["value"] > SEX_RATIO_AXIS_MAX} for r in rows]
+    capped = any((r["ci_high"] or 0) > SEX_RATIO_AXIS_MAX for r in rows)
+    if capped:
+        subtitle += f"; 高于 {SEX_RATIO_AXIS_MAX:g} 的部分截断 (▲: 数值高于 {SEX_RATIO_AXIS_MAX:g})"
+    base = alt.Chart(alt.Data(values=rows))
     bars = base.mark_errorbar(ticks=True, color="#555").encode(
-        x=x, y=alt.Y("ci_low:Q", title="出生人口性别比 (男/100女, Wilson 95%)", scale=alt.Scale(zero=False)),
-        y2="ci_high:Q", tooltip=tooltip)
+        x=x, y=alt.Y("ci_low_shown:Q", title="出生人口性别比 (男/100女, Wilson 95%)", scale=alt.Scale(zero=False)),
+        y2="ci_high_shown:Q", tooltip=tooltip)
     points = base.mark_point(filled=True, size=80, opacity=1).encode(
-        x=x, y="value:Q", tooltip=tooltip,
+        x=x, y="value_shown:Q", tooltip=tooltip,
+        shape=alt.condition("datum.clamped", alt.value("triangle-up"), alt.value("circle")),
         color=alt.Color("state:N", title="判断 (state)", scale=_scale(SEX_RATIO_STATES)))
     limit = alt.Chart(alt.Data(values=[{"limit": SEX_RATIO_LIMIT, "label": "107 (目标上限)"}]))
     rule = limit.mark_rule(color=TARGET_COLOUR, strokeDash=[6, 4], strokeWidth=1.5).encode(y="limit:Q")
@@ -159,6 +169,13 @@ def _sex_ratio_layers(rows: list[dict], x: alt.X, title: str, extra_tooltip: Ite
     chart = alt.layer(band, bars, points, rule, text).properties(
         width=TREND_WIDTH, height=280, title=alt.TitleParams(title, anchor="start", subtitle=subtitle))
     return _spec(chart)
+
+
+SEX_RATIO_AXIS_MAX = 250.0
+
+
+def _capped(value: float | None) -> float | None:
+    return None if value is None else min(value, SEX_RATIO_AXIS_MAX)
 
 
 def _sex_ratio_row(v: Mapping, label: str) -> dict:

@@ -135,11 +135,13 @@ class CompositeTable:
     threshold: float | None
 
 
-def composite_table(scorecard: Iterable[Mapping], orgs: Iterable[Mapping],
-                    period_type: str = "month") -> CompositeTable | None:
+def composite_table(scorecard: Iterable[Mapping], orgs: Iterable[Mapping], period_type: str = "month",
+                    every_org: bool = True) -> CompositeTable | None:
     """Each org unit (the district first, as org_units orders them) by period: the share of
     its judged checks that pass. An org unit with no judged check in a period has no value
-    there (its counts were too small to judge, or none was due)."""
+    there (its counts were too small to judge, or none was due); with every_org False, an
+    org unit with none in any period is left out (the quarterly sources are judged at the
+    district only)."""
     own = [r for r in scorecard if r["dimension"] == COMPOSITE and r["period_type"] == period_type]
     if not own:
         return None
@@ -147,8 +149,11 @@ def composite_table(scorecard: Iterable[Mapping], orgs: Iterable[Mapping],
     found = {(r["org_code"], r["period_start"]): r for r in own}
     known = {o["org_code"] for o in orgs}
     extra = sorted({r["org_code"] for r in own} - known)  # an org unit missing from org_units: still shown
+    judged = {r["org_code"] for r in own}
     rows = []
     for org in [*orgs, *({"org_code": c, "org_name": c, "org_level": "town"} for c in extra)]:
+        if not every_org and org["org_code"] not in judged:
+            continue
         cells = []
         for start, label in periods:
             r = found.get((org["org_code"], start))
@@ -293,7 +298,8 @@ def failing_html(failing: list[Mapping], org_names: Mapping[str, str], sources: 
     return markup.table(
         ["维度 (dimension)", "检查 (check)", "对象 (subject)", "机构 (org)", "周期", "值", "标准", "说明 (detail)"],
         [[esc(DIMENSIONS.get(r["dimension"], (r["dimension"],))[0]), esc(check_text(r)),
-          esc(subject_text(r, sources, indicators)), _org(org_names, r["org_code"]), esc(r["period_label"]),
+          esc(subject_text(r, sources, indicators)) if r["subject_code"] != r["check_code"] else "(同左 pair)",
+          _org(org_names, r["org_code"]), esc(r["period_label"]),
           f'<span class="block">{esc(value_text(r))}</span>', esc(standard_text(r)), esc(r["detail"])]
          for r in failing], css="data dqr-failing")
 
@@ -328,7 +334,7 @@ def data_quality_section(scorecard: list[Mapping], outliers: list[Mapping], valu
         newest = newest_periods(scorecard)
         composites = []
         for period_type, title in (("month", "按月"), ("quarter", "按季 (季报来源)")):
-            table = composite_table(scorecard, orgs, period_type)
+            table = composite_table(scorecard, orgs, period_type, every_org=period_type == "month")
             if table is not None:
                 composites.append(f"<h4>{esc(title)}</h4>{composite_html(table)}")
         threshold = next((r["threshold"] for r in scorecard if r["dimension"] == COMPOSITE
@@ -373,7 +379,7 @@ def followups_section(items: list[Mapping] | None, orgs: list[Mapping]) -> str:
     if not grouped:
         why = "跟进清单尚未建立 (marts.quality_followups does not exist yet)" if items is None else \
             "当前没有待跟进的事项 (no current item)"
-        body = f'<p class="followups-empty">{NO_FOLLOWUPS} ({esc(why)}).</p>'
+        body = f'<p class="followups-empty">{NO_FOLLOWUPS}。{esc(why)}。</p>'
     else:
         counts = followup_counts(items or [])
         statuses = [s for s, _ in grouped]

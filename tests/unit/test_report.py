@@ -135,7 +135,7 @@ def test_the_sex_ratio_chart_has_wilson_error_bars_the_normal_band_and_the_107_l
     spec = charts.sex_ratio_by_period(VALUES, "sex_ratio_at_birth")
     band, bars, points, rule, text = layers(spec)
     assert bars["mark"]["type"] == "errorbar"
-    assert bars["encoding"]["y"]["field"] == "ci_low" and bars["encoding"]["y2"]["field"] == "ci_high"
+    assert bars["encoding"]["y"]["field"] == "ci_low_shown" and bars["encoding"]["y2"]["field"] == "ci_high_shown"
     assert '"limit": 107.0' in json.dumps(spec) and rule["mark"]["type"] == "rule"
     states = [r["state"] for r in rows_of(points, spec)]
     assert states == [charts.SEX_RATIO_STATES["high, not significant"][0],
@@ -247,9 +247,11 @@ ROLLING = [
 def test_the_rolling_sex_ratio_shows_the_newest_window_per_town_with_its_status_in_the_tooltip():
     spec = charts.sex_ratio_rolling_by_town(ROLLING, {o["org_code"]: o["org_name"] for o in ORGS})
     band, bars, points, rule, text = layers(spec)
-    assert bars["mark"]["type"] == "errorbar" and bars["encoding"]["y2"]["field"] == "ci_high"
+    assert bars["mark"]["type"] == "errorbar" and bars["encoding"]["y2"]["field"] == "ci_high_shown"
     assert '"limit": 107.0' in json.dumps(spec)
     rows = rows_of(points, spec)
+    # town A's interval reaches 240, within the axis; an interval beyond 250 is drawn to the axis's top
+    assert rows[1]["ci_high_shown"] == 240.0 and not rows[1]["clamped"]
     # the newest month only, the district first, then the towns by value
     assert [r["label"] for r in rows] == ["闵行区 (310112)", "莘庄镇 (310112101)", "七宝镇 (310112102)"]
     assert [r["state"] for r in rows] == [charts.SEX_RATIO_STATES[s][0] for s in
@@ -260,6 +262,11 @@ def test_the_rolling_sex_ratio_shows_the_newest_window_per_town_with_its_status_
     assert colours["range"][colours["domain"].index("出生数太少，无法判断 (too few births to tell)")] == "#95a5a6"
     district = charts.sex_ratio_rolling_district(ROLLING)
     assert [r["label"] for r in rows_of(layers(district)[2], district)] == ["2026-01", "2026-02"]
+    wide = charts.sex_ratio_rolling_by_town([rolling(TOWN_A, FEB, 4, 1, (60.0, 2600.0), "too few births to tell")],
+                                            {})
+    (row,) = rows_of(layers(wide)[2], wide)
+    assert (row["ci_high"], row["ci_high_shown"], row["value_shown"], row["clamped"]) == (2600.0, 250.0, 250.0, True)
+    assert "高于 250 的部分截断" in json.dumps(wide, ensure_ascii=False)
     assert charts.sex_ratio_rolling_by_town([], {}) is None and charts.sex_ratio_rolling_district([]) is None
     short = [rolling(DISTRICT, FEB, 1200, 1000, (110.0, 131.0), "significantly high", months=2)]
     assert "2 个月 (报告期尚不足 12 个月)" in json.dumps(charts.sex_ratio_rolling_by_town(short, {}),
