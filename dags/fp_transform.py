@@ -57,9 +57,11 @@ def fp_transform():
     def report() -> str:
         return tasks.report()
 
-    @task
+    @task(trigger_rule="all_done")
     def write_report() -> str:
-        """The commission's report site (FPWH_REPORT_DIR, else .reports/): scorecard, trends, quality."""
+        """The commission's report site (FPWH_REPORT_DIR, else .reports/): scorecard, trends, quality.
+        After the alerts, which keep this run's follow-up list; whatever happened before: a run that
+        did not publish writes the marts as they stay."""
         return tasks.write_report()
 
     @task(trigger_rule="all_done")
@@ -75,8 +77,8 @@ def fp_transform():
     built >> checked
     published = publish(checked, built)
     published >> report()
-    published >> write_report()
-    published >> send_alerts()
+    alerts = send_alerts()
+    published >> alerts >> write_report()
 
 
 dag = fp_transform()
