@@ -7,6 +7,9 @@ pseudonymize ID numbers, `COPY`, one transaction per file. Bad rows go to
 `ingest.quarantine` with their reasons; bad files are recorded as rejected and load
 nothing; a ledger row per file (`ingest.file_ledger`) reconciles the counts.
 
+Files load in parallel, at most as many at once as the pool `fpwh_warehouse_loads` has
+slots (`python -m include.cli airflow-pools`, imported at deployment).
+
 Files already loaded (same name, same bytes) are skipped, so the DAG can run daily.
 Each raw table is an Asset; `fp_transform` runs when they change.
 """
@@ -42,7 +45,7 @@ def fp_ingest():
         ti.xcom_push(key="not_read", value=listing["not_read"])  # for the summary, not mapped
         return listing["to_load"]
 
-    @task(map_index_template="{{ task.op_kwargs['landed']['name'] }}")
+    @task(pool=tasks.LOAD_POOL, map_index_template="{{ task.op_kwargs['landed']['name'] }}")
     def load_file(landed: dict) -> dict:
         return tasks.load_landed_file(landed, run_id=get_current_context()["run_id"])
 

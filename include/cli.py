@@ -27,7 +27,10 @@ transformer, followup too, lineage as the auditor (include/warehouse/roles.py).
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import sys
+from pathlib import Path
 
 from include import config
 from include.warehouse import connection, roles
@@ -125,6 +128,18 @@ def followup(args: argparse.Namespace) -> int:
     return 0
 
 
+def airflow_pools(args: argparse.Namespace) -> int:
+    from include import tasks
+
+    text = json.dumps(tasks.airflow_pools(), indent=2, ensure_ascii=False) + "\n"
+    if args.file == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.file).write_text(text, encoding="utf-8")
+        print(f"wrote {args.file}: import it with `airflow pools import {args.file}`")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m include.cli", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -165,6 +180,16 @@ def main(argv: list[str] | None = None) -> int:
     follow.add_argument("--status", choices=("open", "explained", "corrected"), help="only items with this status")
     follow.add_argument("--all", action="store_true", help="every item ever seen, not only the latest run's")
     follow.set_defaults(func=followup)
+    pools = commands.add_parser(
+        "airflow-pools", help="write the Airflow pools the DAGs use, for `airflow pools import FILE`",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="The load tasks take a slot of the pool fpwh_warehouse_loads: files load in parallel,\n"
+                    "at most its slots at once (FPWH_LOAD_SLOTS, default 2: the warehouse's cores).\n"
+                    "A scheduler never runs a task whose pool is missing, so a deployment imports\n"
+                    "this file once (and again after changing FPWH_LOAD_SLOTS).",
+        epilog="example: python -m include.cli airflow-pools pools.json && airflow pools import pools.json")
+    pools.add_argument("file", nargs="?", default="-", help="where to write the JSON (default: standard output)")
+    pools.set_defaults(func=airflow_pools)
     commands.add_parser("rollback", help="restore the previous publication").set_defaults(func=rollback)
     trace = commands.add_parser("lineage", help="trace a published figure to its publication, models and files")
     trace.add_argument("indicator", help="indicator code, e.g. fp_rate_floating")

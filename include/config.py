@@ -54,6 +54,7 @@ DEFAULT_WEBHOOK_ENV = "FPWH_WEBHOOK_URL"
 SETTLE_SECONDS_ENV = "FPWH_SETTLE_SECONDS"  # how long a landed file must hold still before it is loaded
 LANDING_MARKERS_ENV = "FPWH_LANDING_MARKERS"  # true: a file is loaded once <name>.done exists beside it
 REPORT_DIR_ENV = "FPWH_REPORT_DIR"  # where the report site is written (default REPORT_DIR)
+LOAD_SLOTS_ENV = "FPWH_LOAD_SLOTS"  # files the scheduler loads at once (the pool's slots, set at deployment)
 LOG_LEVEL_ENV = "FPWH_LOG_LEVEL"  # the Python loggers' level (INFO); DEBUG also makes the demo verbose
 LOCAL_DOCS_URL = "http://127.0.0.1:8081"  # where `make docs` serves the docs, the report and the Data Docs
 PUBLIC_BASE_URL_ENV = "FPWH_PUBLIC_BASE_URL"  # where readers open the docs and Data Docs (`make docs` serves them)
@@ -105,6 +106,11 @@ SEX_RATIO_INDICATOR = "sex_ratio_at_birth"
 
 # ---- tunables --------------------------------------------------------------------------------
 
+# The Airflow pool every load task takes a slot of: files load in parallel, at most its slots at
+# once. A load keeps about one core busy (parsing here, COPY in the warehouse), so the default is
+# the warehouse server's cores; `python -m include.cli airflow-pools` writes it for `airflow pools import`.
+LOAD_POOL = "fpwh_warehouse_loads"
+LOAD_POOL_SLOTS = 2
 SETTLE_SECONDS = 60  # default: a file unchanged this long is complete (a copy over a slow share ends)
 LOAD_BATCH_ROWS = 2000  # records read, checked and sent to COPY together (~200 kB): memory stays flat
 LOGGED_BAD_ROWS = 5  # bad rows of a file named in the log, the rest counted
@@ -198,6 +204,17 @@ def settle_seconds() -> float:
     if seconds < 0:
         raise RuntimeError(f"{SETTLE_SECONDS_ENV}={value!r}: the settle time cannot be negative")
     return seconds
+
+
+def load_pool_slots() -> int:
+    value = env(LOAD_SLOTS_ENV)
+    try:
+        slots = int(value) if value is not None else LOAD_POOL_SLOTS
+    except ValueError:
+        raise RuntimeError(f"{LOAD_SLOTS_ENV}={value!r} is not a whole number of files") from None
+    if slots < 1:
+        raise RuntimeError(f"{LOAD_SLOTS_ENV}={value!r}: at least one file must be able to load")
+    return slots
 
 
 def landing_markers() -> bool:

@@ -26,12 +26,22 @@ from include.ingest.loader import LoadResult, LoadStatus
 
 log = logging.getLogger(__name__)
 
+LOAD_POOL = config.LOAD_POOL  # the pool of the load tasks (see airflow_pools)
+
 
 def _as(role: str) -> str:
     """The warehouse as `role` (its login user, when one is configured)."""
     from include.warehouse import roles
 
     return roles.url(role)
+
+
+def airflow_pools() -> dict[str, dict]:
+    """The Airflow pools the DAGs use, as `airflow pools import` reads them: the load tasks'
+    pool with FPWH_LOAD_SLOTS slots (default: the warehouse's 2 cores). Under `dag.test()` pools
+    play no part; a scheduler queues a task of a missing pool forever, so deployment imports this."""
+    return {LOAD_POOL: {"slots": config.load_pool_slots(), "include_deferred": False,
+                        "description": "files loaded into the warehouse at once (fp_ingest's load_file tasks)"}}
 
 
 def prepare_warehouse() -> None:

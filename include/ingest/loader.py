@@ -341,9 +341,7 @@ def load_file(conn: psycopg.Connection, path: Path, pseudonymize, run_id: str | 
         landed = landing.fingerprint(path)
     except OSError as exc:  # unreadable (permissions, an I/O error): rejected, tried again at the next run
         return _reject_unread(conn, path, name, exc, started, run_id)
-    earlier = conn.execute(
-        "select sha256, status from ingest.file_ledger where file_name = %s order by file_id", (name,)
-    ).fetchall()
+    earlier = _ledger_rows(conn, name)
     conn.commit()
     if any(sha == landed.sha256 for sha, _ in earlier):
         return LoadResult(name, LoadStatus.UNCHANGED)
@@ -367,6 +365,11 @@ def load_file(conn: psycopg.Connection, path: Path, pseudonymize, run_id: str | 
     work = FileLoad(conn, path, delivery, pseudonymize)
     try:
         with conn.transaction(), _database_errors_without_data(name):
+            # Files load in parallel: one load of this name at a time, and if another one ended while
+            # this one waited, what it left in the ledger decides (unchanged, or a changed name)
+            conn.execute(_NAME_LOCK, (name,))
+            if _ledger_rows(conn, name) != earlier:
+                raise _LedgerMovedMeanwhile
             file_id = conn.execute(_LEDGER_INSERT, ledger).fetchone()[0]
             work.run(file_id)
             if landed.changed(path):  # written to while it was read: keep nothing of it
@@ -380,6 +383,8 @@ def load_file(conn: psycopg.Connection, path: Path, pseudonymize, run_id: str | 
             )
     except _ChangedWhileLoading:
         return _defer(path)
+    except _LedgerMovedMeanwhile:
+        return load_file(conn, path, pseudonymize, run_id)
     except (BadFile, OSError) as exc:
         if landed.changed(path):  # truncated, say, because it was still being written
             return _defer(path)
@@ -427,6 +432,19 @@ def _reject_unread(conn: psycopg.Connection, path: Path, name: str, exc: OSError
     return _reject(conn, ledger, f"{name} {_unreadable(exc)}")
 
 
+_NAME_LOCK = "select pg_advisory_xact_lock(hashtextextended('fpwh_file:' || %s, 0))"
+
+
+def _ledger_rows(conn: psycopg.Connection, name: str) -> list[tuple[str | None, str]]:
+    return conn.execute(
+        "select sha256, status from ingest.file_ledger where file_name = %s order by file_id", (name,)
+    ).fetchall()
+
+
+class _LedgerMovedMeanwhile(Exception):
+    """Another load of this file name ended while this one waited for its lock."""
+
+
 class _ChangedWhileLoading(Exception):
     """The file's size or modification time moved while it was loaded."""
 
@@ -441,7 +459,12 @@ def _defer(path: Path) -> LoadResult:
 def _reject(conn: psycopg.Connection, ledger: dict, reason: str) -> LoadResult:
     ledger.update(status=LoadStatus.REJECTED.value, reason=reason, finished_at=datetime.now(UTC))
     with conn.transaction():
-        file_id = conn.execute(_LEDGER_INSERT, ledger).fetchone()[0]
+        conn.execute(_NAME_LOCK, (ledger["file_name"],))
+        # the same bytes rejected by a load that ran at the same time: one ledger row says it
+        file_id = conn.execute(
+            "select file_id from ingest.file_ledger where file_name = %(file_name)s and sha256 = %(sha256)s",
+            ledger).fetchone()
+        file_id = file_id[0] if file_id else conn.execute(_LEDGER_INSERT, ledger).fetchone()[0]
     log.error("rejected file: %s", reason)
     return LoadResult(ledger["file_name"], LoadStatus.REJECTED, ledger["source_code"], file_id, reason=reason)
 

@@ -242,6 +242,15 @@ class Stack:
         self.checks.require("airflow db migrate on a fresh PostgreSQL metadata database", done.returncode == 0,
                             f"{time.monotonic() - started:.0f} s" if done.returncode == 0
                             else f"exit {done.returncode}:\n{tail(log, 30)}")
+        pools = self.home / "pools.json"
+        made = subprocess.run([sys.executable, "-m", "include.cli", "airflow-pools", str(pools)], env=self.env,
+                              cwd=self.project, capture_output=True, text=True, timeout=120)
+        imported = made.returncode == 0 and subprocess.run(
+            [sys.executable, "-m", "airflow", "pools", "import", str(pools)], env=self.env, cwd=self.project,
+            capture_output=True, text=True, timeout=300)
+        self.checks.require("the load tasks' pool imported (include.cli airflow-pools, airflow pools import)",
+                            bool(imported) and imported.returncode == 0,
+                            pools.read_text() if pools.exists() else made.stderr[-2000:])
 
     def start_services(self) -> None:
         commands = {
@@ -580,6 +589,30 @@ def spread(values: list[float]) -> str:
 # ---- the scenario ---------------------------------------------------------------------------------------
 
 
+def most_at_once(intervals: list[tuple[datetime, datetime]]) -> int:
+    """The most intervals that were open at one moment (an end before a start at the same instant)."""
+    edges = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals],
+                   key=lambda edge: (edge[0], edge[1]))
+    running = most = 0
+    for _, step in edges:
+        running += step
+        most = max(most, running)
+    return most
+
+
+def check_parallel_loads(runs: Runs, run: dict) -> None:
+    """The run's load tasks ran files side by side, never more at once than the pool's slots."""
+    from include import config
+
+    loads = [ti for ti in runs.api.task_instances(INGEST, run["dag_run_id"]) if ti["task_id"] == "load_file"]
+    spans = [(_ts(ti["start_date"]), _ts(ti["end_date"])) for ti in loads if ti["start_date"] and ti["end_date"]]
+    most, slots = most_at_once(spans), config.LOAD_POOL_SLOTS
+    pools = {ti.get("pool") for ti in loads}
+    runs.checks.check(f"instalment 1: files loaded in parallel, at most the pool's {slots} at once",
+                      len(spans) == len(loads) > 1 and 1 < most <= slots and pools == {config.LOAD_POOL},
+                      f"{len(loads)} load tasks in pool {sorted(map(str, pools))}, at most {most} running at once")
+
+
 def first_instalment(runs: Runs, files: list[Path]) -> None:
     stack, checks = runs.stack, runs.checks
     print("\n== instalment 1: the first two months; the DAGs unpaused ==", flush=True)
@@ -604,6 +637,7 @@ def first_instalment(runs: Runs, files: list[Path]) -> None:
     checks.check(f"instalment 1: one {INGEST} run, not two back to back", len(ingest_runs) == 1,
                  str(sorted(ingest_runs)))
     runs.check_events("instalment 1", run)
+    check_parallel_loads(runs, run)
     transform = runs.transform_after("instalment 1", run, set())
     ledger = stack.ledger()
     names = [row[1] for row in ledger]

@@ -16,6 +16,7 @@ from include import cli
     (["report"], "--out DIR"),
     (["lineage"], "indicator code, e.g. fp_rate_floating"),
     (["rebuild"], "publication_id"),
+    (["airflow-pools"], "default 2: the"),
     (["generate"], "--landing-dir"),  # the generator's own options
 ])
 def test_every_help_helps(command, says, capsys):

@@ -32,6 +32,22 @@ def test_dag_has_tags_owner_and_docs(dagbag, dag_id):
     assert all(t.owner not in (None, "airflow") for t in dag.tasks), f"{dag_id} tasks need an owner"
 
 
+def test_every_load_task_takes_a_slot_of_the_pool_the_deployment_imports(dagbag, tmp_path, monkeypatch):
+    import json
+
+    from include import cli, config
+
+    loads = dagbag.dags["fp_ingest"].get_task("load_file")
+    assert loads.pool == config.LOAD_POOL
+    monkeypatch.setenv(config.LOAD_SLOTS_ENV, "3")
+    assert cli.main(["airflow-pools", str(tmp_path / "pools.json")]) == 0
+    pools = json.loads((tmp_path / "pools.json").read_text())
+    assert pools[loads.pool]["slots"] == 3 and pools[loads.pool]["description"]
+    monkeypatch.setenv(config.LOAD_SLOTS_ENV, "0")
+    with pytest.raises(RuntimeError, match="FPWH_LOAD_SLOTS='0'"):
+        cli.main(["airflow-pools"])
+
+
 def test_transform_is_scheduled_on_every_raw_table():
     from common.assets import RAW_TABLE_ASSETS
     from include.contract import registry
