@@ -2,7 +2,8 @@
     - event sources: the union of all current deliveries (superseded and rejected files
       excluded); where a key repeats across files, the newest copy wins (files ordered by
       as-of date, then delivery number);
-    - snapshot sources: the rows of the newest current delivery only.
+    - snapshot sources: the rows of the newest current delivery only (their raw table is
+      partitioned by as-of month and carries _as_of_date itself).
     Bad rows never reach raw tables, so every copy here is a valid one. -#}
 {% macro current_rows(source_name, source_code, kind, key_columns) -%}
 {%- set relation = source(source_name, source_code) -%}
@@ -29,10 +30,10 @@ newest as (
     order by as_of_date desc, delivery_no desc
     limit 1
 )
-select
-    delivered.*,
-    newest.as_of_date as _as_of_date
+select delivered.*
 from {{ relation }} as delivered
 inner join newest on newest.file_id = delivered._file_id
+-- the raw table is partitioned by as-of month: naming the month reads its partition only
+where delivered._as_of_date = (select as_of_date from newest)
 {%- endif %}
 {%- endmacro %}

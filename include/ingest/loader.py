@@ -32,6 +32,7 @@ from include.ingest.fastpath import FastPath
 from include.ingest.keyindex import KeyIndex
 from include.ingest.readers import Batch
 from include.ingest.validate import RowOutcome, RowValidator
+from include.warehouse import partitions
 
 log = logging.getLogger(__name__)
 
@@ -362,6 +363,7 @@ def load_file(conn: psycopg.Connection, path: Path, pseudonymize, run_id: str | 
                                      f"{loaded_before[0]}) and now has other contents (sha256 {landed.sha256}); "
                                      "a corrected delivery must be named _2, _3, ...")
 
+    partitions.ensure_partition(conn, delivery.source, delivery.as_of)
     work = FileLoad(conn, path, delivery, pseudonymize)
     try:
         with conn.transaction(), _database_errors_without_data(name):
@@ -371,6 +373,7 @@ def load_file(conn: psycopg.Connection, path: Path, pseudonymize, run_id: str | 
             if _ledger_rows(conn, name) != earlier:
                 raise _LedgerMovedMeanwhile
             file_id = conn.execute(_LEDGER_INSERT, ledger).fetchone()[0]
+            partitions.set_load_as_of(conn, delivery.as_of)
             work.run(file_id)
             if landed.changed(path):  # written to while it was read: keep nothing of it
                 raise _ChangedWhileLoading

@@ -10,6 +10,7 @@ import yaml
 
 from include import config
 from include.contract import registry
+from include.warehouse import partitions
 
 SOURCES_YML = config.DBT_SOURCES_YML
 
@@ -42,6 +43,14 @@ def _column_doc(raw: registry.RawColumn) -> dict:
     return {"name": raw.name, "description": text}
 
 
+def _partition_key_doc(src: registry.Source) -> list[dict]:
+    if not partitions.is_partitioned(src):
+        return []
+    return [{"name": partitions.AS_OF_COLUMN,
+             "description": "As-of date of the delivered file: the raw table is partitioned by its month "
+                            "(include/warehouse/partitions.py)."}]
+
+
 def sources_document() -> dict:
     by_unit: dict[str, list[registry.Source]] = {}
     for src in registry.SOURCES:
@@ -65,7 +74,7 @@ def sources_document() -> dict:
                         "encoding": src.encoding,
                         "key": list(src.key),
                     },
-                    "columns": [_column_doc(c) for c in registry.raw_columns(src)],
+                    "columns": [_column_doc(c) for c in registry.raw_columns(src)] + _partition_key_doc(src),
                 }
                 for src in sources_of_unit
             ],

@@ -26,7 +26,7 @@ import psycopg
 from psycopg import sql
 
 from include.contract import registry
-from include.warehouse import roles
+from include.warehouse import partitions, roles
 from include.warehouse.roles import AUDITOR_ROLE, BI_ROLE, LOADER_ROLE, TRANSFORMER_ROLE
 
 CANDIDATE = "candidate"  # where dbt builds the marts (dbt_project.yml), checked before publication
@@ -347,10 +347,14 @@ comment on view audit.indicator_value_sources is
 """
 
 
+def raw_columns_ddl(src: registry.Source) -> str:
+    return ",\n    ".join(f"{c.name} {c.sql_type}" for c in registry.raw_columns(src))
+
+
 def raw_table_ddl(src: registry.Source) -> str:
-    cols = ",\n    ".join(f"{c.name} {c.sql_type}" for c in registry.raw_columns(src))
+    """The raw table (a snapshot source's partitioned by as-of month: `partitions`), its index."""
     return (
-        f"create table if not exists {src.raw_table} (\n    {cols}\n);\n"
+        partitions.table_ddl(src, raw_columns_ddl(src)) +
         f"create index if not exists {src.code}_file on {src.raw_table} (_file_id);\n"
         f"comment on table {src.raw_table} is "
         f"'{src.name_zh} ({src.unit_zh}), {src.kind}: rows as loaded, one per delivered row; "
@@ -398,7 +402,9 @@ def apply(conn: psycopg.Connection) -> None:
     with conn.transaction():
         lock(conn)
         conn.execute(INGEST_DDL)
+        conn.execute(partitions.ENSURE_FUNCTION_DDL)
         for src in registry.SOURCES:
+            partitions.partition_unpartitioned(conn, src, raw_columns_ddl(src))
             conn.execute(raw_table_ddl(src))
         conn.execute(AUDIT_DDL)
         conn.execute(RESULTS_DDL)
@@ -417,6 +423,7 @@ grant select, insert on all tables in schema ingest, raw to {LOADER_ROLE};
 grant update on ingest.file_ledger to {LOADER_ROLE};  -- a file's counts, once its rows are in
 grant delete on all tables in schema raw to {LOADER_ROLE};  -- rows of a key conflict move to the quarantine
 grant usage on all sequences in schema ingest to {LOADER_ROLE};
+grant execute on function ingest.ensure_raw_partition(text, date) to {LOADER_ROLE};  -- a snapshot's new month
 
 -- dbt creates its schemas; the transformer reads the loaded rows, never the quarantine's
 grant usage on schema ingest, raw, audit, alerts to {TRANSFORMER_ROLE};
