@@ -79,12 +79,18 @@ def lineage(args: argparse.Namespace) -> int:
 def rebuild(args: argparse.Namespace) -> int:
     """Rebuild the marts of a past publication from the kept raw data, into the candidate
     schema (not published), and compare their contents with what was published."""
-    from include.publish import audit, publish
+    from include.publish import audit, publish, retention
     from include.transform import dbt
 
     url = roles.url(roles.TRANSFORMER_ROLE)
     with connection.connect(url) as conn:
         inputs = audit.publication_inputs(conn, args.publication_id)
+        archived = retention.archived_months_read(conn, inputs)
+    if archived:
+        print(f"publication {args.publication_id} cannot be rebuilt now: it read raw months that retention archived "
+              f"({', '.join(map(str, archived))}); restore them first, e.g. python -m include.cli retention "
+              f"--restore {archived[0].source_code} {archived[0].month:%Y-%m}")
+        return 2
     print(f"rebuilding publication {args.publication_id} with {inputs}")
     dbt.prepare()
     dbt.build(url, inputs=inputs)
@@ -93,6 +99,42 @@ def rebuild(args: argparse.Namespace) -> int:
     for table, same in matches.items():
         print(f"  {table:<24} {'identical' if same else 'DIFFERENT'}")
     return 0 if all(matches.values()) else 1
+
+
+def retain(args: argparse.Namespace) -> int:
+    """Detach (or list, or restore) months of raw snapshot history."""
+    from datetime import date
+
+    from include.publish import retention
+
+    with connection.connect(config.warehouse_url()) as conn:  # the owner: it detaches partitions
+        if args.restore:
+            code, month = args.restore
+            try:
+                rows = retention.restore(conn, retention.Month(code, date.fromisoformat(f"{month}-01")))
+            except (LookupError, ValueError) as bad:
+                print(f"cannot restore {code} {month}: {bad}")
+                return 1
+            print(f"restored raw.{code} {month}: {rows:,} rows attached again")
+            return 0
+        months = args.months or config.raw_retention_months()
+        plan = retention.plan(conn, months, retention.district_today())
+        print(f"keeping {months} months of raw snapshot history: months before {plan.cutoff:%Y-%m} are old")
+        for month, why in plan.needed.items():
+            print(f"  kept      {month}: {'; '.join(why)}")
+        for month in plan.detach:
+            print(f"  {'detach' if args.apply else 'would detach'}  {month}")
+        if not plan.detach:
+            print("nothing to detach" + (" (old months are still read by kept publications, above)"
+                                         if plan.needed else ""))
+            return 0
+        if not args.apply:
+            print(f"{len(plan.detach)} months would be detached into raw_archive: run again with --apply")
+            return 0
+        done = retention.archive(conn, plan.detach)
+    print(f"detached {len(done)} months ({sum(rows for _, rows in done):,} rows) into raw_archive; "
+          "recorded in audit.raw_archive")
+    return 0
 
 
 def generate(args: argparse.Namespace) -> int:
@@ -199,6 +241,18 @@ def main(argv: list[str] | None = None) -> int:
     again = commands.add_parser("rebuild", help="rebuild a past publication from the raw data and compare")
     again.add_argument("publication_id", type=int)
     again.set_defaults(func=rebuild)
+    keep = commands.add_parser(
+        "retention", help="detach raw snapshot months older than FPWH_RAW_RETENTION_MONTHS (a dry run without --apply)",
+        description="Snapshot sources keep a raw partition per as-of month. Months older than the retention "
+                    "window are detached into the schema raw_archive (nothing is deleted), except those a kept "
+                    "publication reads: the one the marts hold, the one rollback restores, those made within the "
+                    "window, and the next build. Those are listed as kept, with the reason. --restore attaches "
+                    "an archived month again (a rebuild of a publication that read it refuses until then). As "
+                    "the warehouse's owner (WAREHOUSE_URL).")
+    keep.add_argument("--months", type=int, help="months to keep (default FPWH_RAW_RETENTION_MONTHS, else 24)")
+    keep.add_argument("--apply", action="store_true", help="detach them (without it: only list what would go)")
+    keep.add_argument("--restore", nargs=2, metavar=("SOURCE", "YYYY-MM"), help="attach an archived month again")
+    keep.set_defaults(func=retain)
     # the generator's own options (and its --help) pass through to it
     commands.add_parser("generate", help="write a synthetic landing folder (options: generate --help)",
                         add_help=False).set_defaults(func=generate)

@@ -54,6 +54,7 @@ DEFAULT_WEBHOOK_ENV = "FPWH_WEBHOOK_URL"
 SETTLE_SECONDS_ENV = "FPWH_SETTLE_SECONDS"  # how long a landed file must hold still before it is loaded
 LANDING_MARKERS_ENV = "FPWH_LANDING_MARKERS"  # true: a file is loaded once <name>.done exists beside it
 REPORT_DIR_ENV = "FPWH_REPORT_DIR"  # where the report site is written (default REPORT_DIR)
+RAW_RETENTION_MONTHS_ENV = "FPWH_RAW_RETENTION_MONTHS"  # months of raw snapshot history kept attached
 LOAD_SLOTS_ENV = "FPWH_LOAD_SLOTS"  # files the scheduler loads at once (the pool's slots, set at deployment)
 LOG_LEVEL_ENV = "FPWH_LOG_LEVEL"  # the Python loggers' level (INFO); DEBUG also makes the demo verbose
 LOCAL_DOCS_URL = "http://127.0.0.1:8081"  # where `make docs` serves the docs, the report and the Data Docs
@@ -111,6 +112,7 @@ SEX_RATIO_INDICATOR = "sex_ratio_at_birth"
 # the warehouse server's cores; `python -m include.cli airflow-pools` writes it for `airflow pools import`.
 LOAD_POOL = "fpwh_warehouse_loads"
 LOAD_POOL_SLOTS = 2
+RAW_RETENTION_MONTHS = 24  # default: snapshot months older than this are detached by `include.cli retention`
 SETTLE_SECONDS = 60  # default: a file unchanged this long is complete (a copy over a slow share ends)
 LOAD_BATCH_ROWS = 2000  # records read, checked and sent to COPY together (~200 kB): memory stays flat
 LOGGED_BAD_ROWS = 5  # bad rows of a file named in the log, the rest counted
@@ -215,6 +217,17 @@ def load_pool_slots() -> int:
     if slots < 1:
         raise RuntimeError(f"{LOAD_SLOTS_ENV}={value!r}: at least one file must be able to load")
     return slots
+
+
+def raw_retention_months() -> int:
+    value = env(RAW_RETENTION_MONTHS_ENV)
+    try:
+        months = int(value) if value is not None else RAW_RETENTION_MONTHS
+    except ValueError:
+        raise RuntimeError(f"{RAW_RETENTION_MONTHS_ENV}={value!r} is not a whole number of months") from None
+    if months < 1:
+        raise RuntimeError(f"{RAW_RETENTION_MONTHS_ENV}={value!r}: keep at least one month")
+    return months
 
 
 def landing_markers() -> bool:

@@ -53,7 +53,7 @@ def table_ddl(src: registry.Source, columns: str) -> str:
             f" partition by range ({AS_OF_COLUMN});\n")
 
 
-ENSURE_FUNCTION_DDL = f"""
+PARTITIONING_DDL = f"""
 create schema if not exists {ARCHIVE_SCHEMA};
 comment on schema {ARCHIVE_SCHEMA} is
     'Months of raw snapshot history detached by retention (python -m include.cli retention): not read by any model; restore re-attaches them.';
@@ -80,6 +80,20 @@ end $$;
 comment on function ingest.ensure_raw_partition(text, date) is
     'The raw table partition of a snapshot source for the month of as_of, made (created and attached) if missing; null for an event source. Called by the loader before a load, in a transaction of its own.';
 revoke execute on function ingest.ensure_raw_partition(text, date) from public;
+
+create schema if not exists audit;
+create table if not exists audit.raw_archive (
+    source_code   text not null,
+    month         date not null,
+    archived_as   text not null,
+    rows          bigint not null,
+    archived_at   timestamptz not null default now(),
+    archived_by   text not null default current_user,
+    restored_at   timestamptz,
+    primary key (source_code, month, archived_at)
+);
+comment on table audit.raw_archive is
+    'Months of raw snapshot history detached into {ARCHIVE_SCHEMA} by retention (python -m include.cli retention), and when they were restored.';
 """
 
 

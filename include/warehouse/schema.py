@@ -402,7 +402,7 @@ def apply(conn: psycopg.Connection) -> None:
     with conn.transaction():
         lock(conn)
         conn.execute(INGEST_DDL)
-        conn.execute(partitions.ENSURE_FUNCTION_DDL)
+        conn.execute(partitions.PARTITIONING_DDL)
         for src in registry.SOURCES:
             partitions.partition_unpartitioned(conn, src, raw_columns_ddl(src))
             conn.execute(raw_table_ddl(src))
