@@ -203,7 +203,11 @@ class Stack:
         self.wait_ready()
 
     def connect_broker(self) -> None:
-        self.broker = celery_profile.Broker(self.args.broker_url, self.key_prefix)
+        try:
+            self.broker = celery_profile.Broker(self.args.broker_url, self.key_prefix)
+        except ImportError as exc:
+            raise Fatal(f"{exc}: the celery profile needs apache-airflow-providers-celery and its redis client "
+                        "(requirements.lock; `make venv` installs it)") from exc
         try:
             self.broker.ping()
         except Exception as exc:  # redis.ConnectionError and friends
