@@ -541,6 +541,7 @@ class Runs:
         self.checks = stack.checks
         self.timings: list[RunTiming] = []
         self.notes: list[str] = []
+        self.spread: dict[str, dict[str, int]] = {}  # celery profile: ingest run -> its load_file tasks per worker
 
     def ids(self, dag_id: str) -> set[str]:
         return {r["dag_run_id"] for r in self.api.runs(dag_id)}
@@ -619,6 +620,7 @@ class Runs:
         loads = [ti for ti in ran if ti["task_id"] == "load_file"]
         if run["dag_id"] == INGEST and len(loads) >= len(workers):
             per_worker = {n: sum(ti.get("hostname") == n for ti in loads) for n in names}
+            self.spread[run["dag_run_id"]] = per_worker
             self.checks.check(f"{phase}: the {len(loads)} mapped load_file tasks ran on all {len(workers)} workers",
                               all(per_worker.values()), str(per_worker))
 
@@ -810,6 +812,11 @@ def all_green(runs: Runs) -> None:
         print(f"  {r['dag_id']:13} {r['dag_run_id']:55} {r['run_type']:16} {r['state']:8} {fmt(run_seconds(r))} s")
     runs.checks.check("every DAG run green", every and all(r["state"] == "success" for r in every),
                       f"{len(every)} runs: {status_counts([(0, '', r['state']) for r in every])}")
+    if runs.stack.workers:  # the profile's point: never passed by having no run to look at
+        spread_runs = [run_id for run_id, per_worker in runs.spread.items() if all(per_worker.values())]
+        runs.checks.check(f"celery: at least one {INGEST} run's mapped loads ran on all "
+                          f"{len(runs.stack.workers)} workers", bool(spread_runs),
+                          f"{len(spread_runs)} of {len(runs.spread)} ingest runs with loads: {runs.spread}")
 
 
 def status_counts(rows: list[tuple]) -> str:
