@@ -13,7 +13,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export PYTHONPATH := $(CURDIR)
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test test-unit browser report stack-test kill-test lint bench-load bench-build docs up down lock venv clean
+.PHONY: demo test test-unit browser report stack-test stack-test-celery kill-test lint bench-load bench-build docs up down lock venv clean
 
 venv: $(VENV)/.installed
 
@@ -46,6 +46,9 @@ test-unit: venv ## the fast loop: tests/unit only (no database), seconds
 
 stack-test: venv ## production-like: the four Airflow services natively on PostgreSQL, two instalments and a quiet day (STACK_TEST_ARGS=--help)
 	$(PY) -m tests.stack.run $(STACK_TEST_ARGS)
+
+stack-test-celery: venv ## the same stack test on CeleryExecutor: Redis broker (127.0.0.1:6379, db 11), PostgreSQL result backend, two workers that the loads spread over (STACK_TEST_ARGS=--help)
+	$(PY) -m tests.stack.run --profile celery $(STACK_TEST_ARGS)
 
 kill-test: venv ## the demo killed (SIGKILL) mid-load and inside the publish transaction, rerun: it converges to an uninterrupted run's marts and ledger (KILL_TEST_ARGS=--help)
 	$(PY) -m tests.kill.run $(KILL_TEST_ARGS)

@@ -67,6 +67,9 @@ DBT_PROFILE_ENVS = {  # what dbt_project/profiles.yml reads: the warehouse conne
 }
 DBT_USAGE_STATS_ENV = "DBT_SEND_ANONYMOUS_USAGE_STATS"
 PG_OPTIONS_ENV = "PGOPTIONS"  # libpq's session options
+# The host name a task instance records (Airflow's [core] hostname_callable = include.config.worker_hostname):
+# several Celery workers on one machine each set their own, so that a task instance says which ran it
+WORKER_HOSTNAME_ENV = "FPWH_WORKER_HOSTNAME"
 # OpenLineage's own settings, as the Airflow provider and openlineage-python read them
 OPENLINEAGE_TRANSPORT_ENVS = ("OPENLINEAGE_URL", "OPENLINEAGE_CONFIG", "AIRFLOW__OPENLINEAGE__TRANSPORT",
                               "AIRFLOW__OPENLINEAGE__CONFIG_PATH", "AIRFLOW__OPENLINEAGE__CONFIG_CONN_ID")
@@ -149,6 +152,15 @@ def env(name: str, environ: Mapping[str, str] | None = None) -> str | None:
 def flag(value: object) -> bool:
     """A setting's yes or no: true, 1, yes, on (any case) are yes."""
     return value is True or str(value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def worker_hostname() -> str:
+    """The host name Airflow records for the task instances this process runs, when [core]
+    hostname_callable is `include.config.worker_hostname`: FPWH_WORKER_HOSTNAME (each Celery
+    worker on a machine its own), else the machine's fully qualified name, Airflow's default."""
+    import socket
+
+    return (env(WORKER_HOSTNAME_ENV) or "").strip() or socket.getfqdn()
 
 
 def warehouse_url() -> str:

@@ -7,7 +7,15 @@ delivered in two instalments, then a day with nothing new. Everything asserted g
 Airflow's REST API (/api/v2) and the warehouse. Every service is stopped by its PID at the
 end, and the databases dropped.
 
-    python -m tests.stack.run [--copy-project] [--keep] [--quiet-wait 60]
+A second profile, `--profile celery` (`make stack-test-celery`), runs the same scenario and
+checks with the CeleryExecutor: Redis on 127.0.0.1:6379 as the broker (a database number and
+a key prefix of its own), the metadata PostgreSQL as the result backend, and two `airflow
+celery worker` processes with names of their own (tests/stack/celery_profile.py). It asserts
+too that the mapped load_file tasks of an ingest run ran on both workers, that every task of
+both DAGs ran on one of them, that the workers stopped cleanly and that no Redis key of the
+run is left.
+
+    python -m tests.stack.run [--profile local|celery] [--copy-project] [--keep] [--quiet-wait 60]
 
 Exit code 0 when every check passed. A plain script, not a pytest module: it starts real
 services and takes minutes (tests/conftest.py collects only tests/unit, integration, e2e).
@@ -44,6 +52,7 @@ if str(ROOT) not in sys.path:  # `python tests/stack/run.py` as well as `python 
 import psycopg  # noqa: E402
 
 from tests.checks import Checks, Fatal  # noqa: E402
+from tests.stack import celery_profile  # noqa: E402
 from tests.stack.services import (  # noqa: E402
     Api,
     ApiError,
@@ -102,7 +111,21 @@ def ti_seconds(ti: dict) -> float | None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m tests.stack.run", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m tests.stack.run", description=__doc__.split("\n\n")[0],
+                                epilog="\n\n".join(__doc__.split("\n\n")[1:3]),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--profile", choices=("local", "celery"), default="local",
+                   help="local: LocalExecutor (make stack-test, the default); celery: CeleryExecutor with a Redis "
+                        "broker, a PostgreSQL result backend and --celery-workers workers (make stack-test-celery)")
+    p.add_argument("--broker-url", default=os.environ.get("STACK_TEST_BROKER_URL") or celery_profile.DEFAULT_BROKER_URL,
+                   help="celery profile: the Redis database of the broker (default: STACK_TEST_BROKER_URL, else "
+                        f"{celery_profile.DEFAULT_BROKER_URL}); the run's keys are under a prefix of its own, "
+                        "deleted at the end")
+    p.add_argument("--celery-workers", type=int, default=2,
+                   help="celery profile: `airflow celery worker` processes, each with a name of its own (default 2)")
+    p.add_argument("--worker-concurrency", type=int, default=2,
+                   help="celery profile: task processes per worker ([celery] worker_concurrency, default 2: low "
+                        "enough that an instalment's mapped loads go to every worker)")
     p.add_argument("--server-url", default=os.environ.get("STACK_TEST_SERVER_URL")
                    or "postgresql://postgres@127.0.0.1:5432/postgres",
                    help="PostgreSQL server to create the metadata and warehouse databases on "
@@ -150,6 +173,11 @@ class Stack:
         self.warehouse_url = with_database(args.server_url, self.warehouse_db)
         self.password = secrets.token_urlsafe(16)
         self.services: list[Service] = []
+        self.celery = args.profile == "celery"
+        self.key_prefix = f"fpwh-stack-{tag}:"  # the run's Redis keys (celery profile)
+        self.workers = [celery_profile.Worker(f"fpwh-stack-{tag}-w{i}", self.home / "services" / f"worker-{i}.log")
+                        for i in range(1, args.celery_workers + 1)] if self.celery else []
+        self.broker: celery_profile.Broker | None = None
         self.created_dbs: list[str] = []
         self.mailbox = None
         self.webhook: WebhookReceiver | None = None
@@ -162,6 +190,8 @@ class Stack:
     def setup(self) -> None:
         say(f"scratch folder {self.scratch}")
         ensure_asyncpg()
+        if self.celery:
+            self.connect_broker()
         if self.args.copy_project:
             self.project = copy_project(self.scratch / "project")
             say(f"services run on a copy of the working tree: {self.project}")
@@ -171,6 +201,21 @@ class Stack:
         self.migrate()
         self.start_services()
         self.wait_ready()
+
+    def connect_broker(self) -> None:
+        try:
+            self.broker = celery_profile.Broker(self.args.broker_url, self.key_prefix)
+        except ImportError as exc:
+            raise Fatal(f"{exc}: the celery profile needs apache-airflow-providers-celery and its redis client "
+                        "(requirements.lock; `make venv` installs it)") from exc
+        try:
+            self.broker.ping()
+        except Exception as exc:  # redis.ConnectionError and friends
+            raise Fatal(f"the Celery broker {celery_profile.redacted(self.args.broker_url)} does not answer "
+                        f"({type(exc).__name__}: {exc}); start redis-server (.ci/run does when it is down)") from exc
+        self.checks.require(f"Redis broker {celery_profile.redacted(self.args.broker_url)} answers PING", True,
+                            f"this run's keys under {self.key_prefix!r}; {self.broker.other_keys()} other keys "
+                            "in that database")
 
     def create_databases(self) -> None:
         with psycopg.connect(self.args.server_url, autocommit=True) as conn:
@@ -199,7 +244,7 @@ class Stack:
         env |= {
             "AIRFLOW_HOME": str(self.home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.project / "dags"),
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",  # the celery profile's settings below replace it
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
             "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
@@ -231,6 +276,10 @@ class Stack:
             "FPWH_WEBHOOK_URL": self.webhook.url,
             "FPWH_SETTLE_SECONDS": "2",
         }
+        if self.celery:
+            meta = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+            env |= celery_profile.airflow_settings(self.args.broker_url, celery_profile.result_backend_url(meta),
+                                                   self.key_prefix, self.args.worker_concurrency)
         return env
 
     def migrate(self) -> None:
@@ -264,6 +313,14 @@ class Stack:
             service.start(self.env, self.project)
             self.services.append(service)
             say(f"started {name}: PID {service.pid}, log {service.log_path}")
+        for worker in self.workers:
+            service = Service(f"celery worker {worker.name}",
+                              celery_profile.worker_argv(sys.executable, worker, self.args.worker_concurrency),
+                              worker.log_path)
+            service.start(celery_profile.worker_env(self.env, worker), self.project)
+            self.services.append(service)
+            say(f"started celery worker {worker.name}: PID {service.pid}, concurrency "
+                f"{self.args.worker_concurrency}, log {worker.log_path}")
 
     def wait(self, what: str, probe, timeout: float, interval: float = 2.0):
         """wait_for, failing at once when a service died."""
@@ -303,6 +360,15 @@ class Stack:
                           self.args.startup_timeout)
         self.checks.require("both DAGs parsed, no import errors", True,
                             f"{found}, {time.monotonic() - started:.0f} s after start")
+        if self.workers:
+            def ready():
+                waiting = [w.name for w in self.workers if not w.ready()]
+                return not waiting, f"not ready yet: {waiting}"
+
+            self.wait(f"the {len(self.workers)} Celery workers to log `celery@<name> ready.`", ready,
+                      self.args.startup_timeout)
+            self.checks.require(f"{len(self.workers)} Celery workers ready, each under a name of its own", True,
+                                f"{[w.name for w in self.workers]}, {time.monotonic() - started:.0f} s after start")
 
     # -- what the tasks left --
 
@@ -373,13 +439,19 @@ class Stack:
         if self.api is not None:
             self.api.close()
         if self.services:
-            say("stopping the four services (SIGTERM, SIGKILL after 45 s)")
+            say(f"stopping the {len(self.services)} services (SIGTERM, SIGKILL after 45 s)")
             report = stop_services(self.services)
             self.checks.check("every service stopped by its PID, no process of theirs left",
                               not report.alive,
                               f"PIDs {report.pids}, {report.descendants} child processes at stop, "
                               f"SIGKILL needed: {report.killed or 'none'}, still alive: {report.alive or 'none'}, "
                               f"{report.seconds:.1f} s")
+            if self.workers:
+                exits = {s.name: s.exited() for s in self.services if s.name.startswith("celery worker")}
+                self.checks.check("the Celery workers shut down on SIGTERM by themselves (no SIGKILL)",
+                                  not [n for n in report.killed if n in exits], f"exit codes {exits}")
+        if self.broker is not None:
+            self.clean_broker()
         if self.webhook is not None:
             self.webhook.stop()
         if self.mailbox is not None:
@@ -389,6 +461,20 @@ class Stack:
             say(f"kept {self.scratch}")
         else:
             shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def clean_broker(self) -> None:
+        try:
+            own = self.broker.keys()
+            deleted = self.broker.delete_own_keys()
+            left = self.broker.keys()
+            self.checks.check("no Redis key of this run left (its prefix's keys deleted)", not left,
+                              f"{deleted} keys deleted ({', '.join(own[:6])}{' ...' if len(own) > 6 else ''}); "
+                              f"left: {left or 'none'}")
+        except Exception as exc:  # redis errors: say so, the rest of the teardown goes on
+            self.checks.check("no Redis key of this run left (its prefix's keys deleted)", False,
+                              f"{type(exc).__name__}: {exc}")
+        finally:
+            self.broker.close()
 
     def drop_databases(self) -> None:
         try:
@@ -464,6 +550,7 @@ class Runs:
         self.checks = stack.checks
         self.timings: list[RunTiming] = []
         self.notes: list[str] = []
+        self.spread: dict[str, dict[str, int]] = {}  # celery profile: ingest run -> its load_file tasks per worker
 
     def ids(self, dag_id: str) -> set[str]:
         return {r["dag_run_id"] for r in self.api.runs(dag_id)}
@@ -516,6 +603,35 @@ class Runs:
         if not ok:
             detail += "\n" + self.failures(run)
         (self.checks.require if fatal else self.checks.check)(f"{phase}: {run['dag_id']} run succeeded", ok, detail)
+        if self.stack.workers:
+            self.check_workers(phase, run)
+
+    def check_workers(self, phase: str, run: dict) -> None:
+        """Celery profile: every task instance of the run that ran names one of the workers as
+        its host, as the workers' own logs do; an ingest run's mapped loads went to every worker."""
+        workers = self.stack.workers
+        names = [w.name for w in workers]
+        ran = [ti for ti in self.api.task_instances(run["dag_id"], run["dag_run_id"]) if ti.get("start_date")]
+        hosts: dict[str, int] = {}
+        for ti in ran:
+            hosts[ti.get("hostname") or "(none)"] = hosts.get(ti.get("hostname") or "(none)", 0) + 1
+        self.checks.check(f"{phase}: every {run['dag_id']} task ran on a Celery worker (task instance hostnames)",
+                          ran and set(hosts) <= set(names), f"{len(ran)} task instances: {hosts}")
+        by_host = {n: sorted((ti["task_id"], ti.get("map_index", -1)) for ti in ran if ti.get("hostname") == n)
+                   for n in names}
+        by_log = {w.name: sorted((task, index) for dag_id, run_id, task, index in w.workloads()
+                                 if dag_id == run["dag_id"] and run_id == run["dag_run_id"]) for w in workers}
+        self.checks.check(f"{phase}: each worker's log names exactly the {run['dag_id']} tasks that record it as host",
+                          by_host == by_log, "; ".join(
+                              f"{n}: {len(by_host[n])} by hostname, {len(by_log[n])} in its log"
+                              + difference([f"{t}[{i}]" for t, i in by_log[n]], [f"{t}[{i}]" for t, i in by_host[n]])
+                              for n in names))
+        loads = [ti for ti in ran if ti["task_id"] == "load_file"]
+        if run["dag_id"] == INGEST and len(loads) >= len(workers):
+            per_worker = {n: sum(ti.get("hostname") == n for ti in loads) for n in names}
+            self.spread[run["dag_run_id"]] = per_worker
+            self.checks.check(f"{phase}: the {len(loads)} mapped load_file tasks ran on all {len(workers)} workers",
+                              all(per_worker.values()), str(per_worker))
 
     def failures(self, run: dict) -> str:
         bad = [ti for ti in self.api.task_instances(run["dag_id"], run["dag_run_id"])
@@ -730,6 +846,11 @@ def all_green(runs: Runs) -> None:
         print(f"  {r['dag_id']:13} {r['dag_run_id']:55} {r['run_type']:16} {r['state']:8} {fmt(run_seconds(r))} s")
     runs.checks.check("every DAG run green", every and all(r["state"] == "success" for r in every),
                       f"{len(every)} runs: {status_counts([(0, '', r['state']) for r in every])}")
+    if runs.stack.workers:  # the profile's point: never passed by having no run to look at
+        spread_runs = [run_id for run_id, per_worker in runs.spread.items() if all(per_worker.values())]
+        runs.checks.check(f"celery: at least one {INGEST} run's mapped loads ran on all "
+                          f"{len(runs.stack.workers)} workers", bool(spread_runs),
+                          f"{len(spread_runs)} of {len(runs.spread)} ingest runs with loads: {runs.spread}")
 
 
 def status_counts(rows: list[tuple]) -> str:

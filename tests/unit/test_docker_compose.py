@@ -25,9 +25,13 @@ AIRFLOW_SERVICES = {
     "airflow-scheduler",
     "airflow-dag-processor",
     "airflow-triggerer",
+    "airflow-worker",
 }
 MARQUEZ_SERVICES = {"marquez-db", "marquez", "marquez-web"}
-EXPECTED_SERVICES = {"warehouse", "airflow-metadata"} | AIRFLOW_SERVICES | MARQUEZ_SERVICES
+# The `celery` profile: the broker and the scalable worker, started only with --profile celery.
+CELERY_SERVICES = {"redis", "airflow-worker"}
+EXPECTED_SERVICES = {"warehouse", "airflow-metadata", "redis"} | AIRFLOW_SERVICES | MARQUEZ_SERVICES
+EXECUTOR = "${AIRFLOW_EXECUTOR:-LocalExecutor}"  # LocalExecutor unless .env (or the shell) says CeleryExecutor
 
 PROJECT_MOUNTS = {
     "./dags": "/opt/airflow/dags",
@@ -194,7 +198,7 @@ def test_dockerfile_base_image_matches_locked_airflow():
 def test_airflow_uses_local_executor_and_metadata_db(services):
     for name in AIRFLOW_SERVICES:
         env = _environment(services[name])
-        assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor", name
+        assert env["AIRFLOW__CORE__EXECUTOR"] == EXECUTOR, name
         assert env["AIRFLOW__CORE__LOAD_EXAMPLES"].lower() == "false", name
         assert "@airflow-metadata:5432/" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], name
         assert "@warehouse:5432/" in env["WAREHOUSE_URL"], name
@@ -321,3 +325,56 @@ def test_airflow_gets_every_roles_password_as_a_docker_secret(compose, services)
             env = _environment(services[name])
             assert env[file_env] == f"/run/secrets/{secret}", name
             assert password_env not in env, f"{name}: {password_env} in the environment, not as a secret"
+
+
+# ---- the `celery` profile -------------------------------------------------------------------
+
+
+def _env_example() -> dict[str, str]:
+    return dict(re.findall(r"^([A-Z_][A-Z0-9_]*)=(.*)$", ENV_EXAMPLE.read_text("utf-8"), re.M))
+
+
+def test_celery_profile_holds_exactly_the_broker_and_the_worker(services):
+    profiled = {name: service.get("profiles") for name, service in services.items() if service.get("profiles")}
+    assert profiled == {name: ["celery"] for name in CELERY_SERVICES}, profiled
+
+
+def test_the_executor_is_local_by_default_and_switched_by_one_variable(services):
+    assert _env_example()["AIRFLOW_EXECUTOR"] == "LocalExecutor"
+    assert "CeleryExecutor" in ENV_EXAMPLE.read_text("utf-8") and "COMPOSE_PROFILES=celery" in ENV_EXAMPLE.read_text(
+        "utf-8"
+    ), ".env.example must say how to switch to the celery profile"
+    # the scheduler queues the tasks: it is the one the switch matters to
+    assert _environment(services["airflow-scheduler"])["AIRFLOW__CORE__EXECUTOR"] == EXECUTOR
+    assert services["airflow-scheduler"].get("profiles") is None, "the scheduler runs under every profile"
+
+
+def test_redis_is_pinned_checked_and_not_published(services):
+    redis = services["redis"]
+    assert re.fullmatch(r"redis:\d+\.\d+\.\d+(-[a-z]+)?", redis["image"]), redis["image"]
+    assert "redis-cli" in " ".join(redis["healthcheck"]["test"]) and "ping" in redis["healthcheck"]["test"]
+    assert not redis.get("ports"), "the broker has no password: it must not be published on the host"
+
+
+def test_every_airflow_service_finds_the_broker_and_the_result_backend(services):
+    for name in AIRFLOW_SERVICES:
+        env = _environment(services[name])
+        broker = env["AIRFLOW__CELERY__BROKER_URL"]
+        assert re.fullmatch(r"redis://redis:6379/\d+", broker), (name, broker)
+        backend = env["AIRFLOW__CELERY__RESULT_BACKEND"]
+        assert backend.startswith("db+postgresql") and "@airflow-metadata:5432/airflow" in backend, (name, backend)
+
+
+def test_worker_runs_celery_waits_for_broker_and_databases_and_scales(services):
+    worker = services["airflow-worker"]
+    assert worker["command"] in ("celery worker", ["celery", "worker"]), worker["command"]
+    depends_on = worker["depends_on"]
+    for dep in ("redis", "airflow-metadata", "warehouse"):
+        assert depends_on[dep]["condition"] == "service_healthy", dep
+    assert depends_on["airflow-init"]["condition"] == "service_completed_successfully"
+    # `docker compose up --scale airflow-worker=N`: no fixed name, no host port
+    assert "container_name" not in worker, "a container_name stops the worker from scaling"
+    assert "hostname" not in worker, "a fixed hostname would give every replica's task instances the same host"
+    assert not worker.get("ports"), "published ports would collide between replicas"
+    assert "inspect ping" in " ".join(worker["healthcheck"]["test"])
+    assert _environment(worker)["DUMB_INIT_SETSID"] == "0", "SIGTERM to the worker only: a warm shutdown"
