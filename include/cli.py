@@ -83,6 +83,7 @@ def rebuild(args: argparse.Namespace) -> int:
     from include.transform import dbt
 
     url = roles.url(roles.TRANSFORMER_ROLE)
+    dbt.prepare()  # the warehouse's structure as this version defines it (audit.raw_archive among it)
     with connection.connect(url) as conn:
         inputs = audit.publication_inputs(conn, args.publication_id)
         archived = retention.archived_months_read(conn, inputs)
@@ -92,7 +93,6 @@ def rebuild(args: argparse.Namespace) -> int:
               f"--restore {archived[0].source_code} {archived[0].month:%Y-%m}")
         return 2
     print(f"rebuilding publication {args.publication_id} with {inputs}")
-    dbt.prepare()
     dbt.build(url, inputs=inputs)
     with connection.connect(url) as conn:
         matches = audit.rebuild_matches(conn, args.publication_id, publish.CANDIDATE)
