@@ -433,6 +433,7 @@ grant select, insert on audit.publications, audit.quality_results, alerts.sent_a
     to {TRANSFORMER_ROLE};
 grant select, insert, update on alerts.quality_followups to {TRANSFORMER_ROLE};
 grant select on audit.current_publication to {TRANSFORMER_ROLE};
+grant select on audit.raw_archive to {TRANSFORMER_ROLE};  -- a rebuild refuses while a month it read is archived
 grant usage on all sequences in schema audit, alerts to {TRANSFORMER_ROLE};
 grant create on schema audit to {TRANSFORMER_ROLE};  -- {SOURCES_VIEW}, remade by each publication
 do $$ begin
