@@ -106,7 +106,9 @@ SEX_RATIO_INDICATOR = "sex_ratio_at_birth"
 # ---- tunables --------------------------------------------------------------------------------
 
 SETTLE_SECONDS = 60  # default: a file unchanged this long is complete (a copy over a slow share ends)
-LOAD_BATCH_ROWS = 2000  # records read, checked and sent to COPY together (~200 kB): memory stays flat
+LOAD_BATCH_ROWS = 2000  # XLSX records read, checked and sent to COPY together: memory stays flat
+LOAD_PIECE_BYTES = 1_500_000  # a CSV file is read, checked and sent a piece of about this size at a time
+LOAD_PIECES_QUEUED = 2  # encoded pieces waiting for the sending thread: memory stays flat
 LOGGED_BAD_ROWS = 5  # bad rows of a file named in the log, the rest counted
 MAX_CELL_CHARS = 4096  # no value of the contract is longer: a longer one quarantines its row
 CSV_FIELD_LIMIT = 1 << 20  # a CSV field longer than this rejects the file (an unclosed quote, or not CSV)
