@@ -9,8 +9,6 @@ from __future__ import annotations
 import re
 from datetime import date
 from functools import lru_cache
-from itertools import compress, count, repeat
-from operator import is_, itemgetter, ne
 from typing import NamedTuple
 
 from include.errors import InvalidIdNumber
@@ -85,56 +83,6 @@ def parse(value: str) -> ParsedId:
         raise InvalidIdNumber("it is neither 18 characters (17 digits and a digit or X) nor 15 digits")
     sex = "M" if int(number[16]) % 2 == 1 else "F"
     return ParsedId(number, born, sex)
-
-
-# Plain 18-character numbers (ASCII digits, upper-case X): one, or a column of them, one a line.
-_PLAIN_18 = re.compile(r"[0-9]{17}[0-9X]")
-_PLAIN_18_LINES = re.compile(r"(?:[0-9]{17}[0-9X]\n)*[0-9]{17}[0-9X]")
-_BIRTH_DIGITS, _SEX_DIGIT = itemgetter(slice(6, 14)), itemgetter(16)
-_SEX_OF_DIGIT = {d: "M" if int(d) % 2 == 1 else "F" for d in "0123456789"}
-
-ParsedColumn = tuple[list[str | None], list[date | None], list[str | None]]  # canonical, birth date, sex
-
-
-def parse_column(values: list[str]) -> ParsedColumn:
-    """What `parse` gives for each value (canonical form, birth date, sex: three lists) where
-    the value is a valid plain 18-character number; None in the three lists elsewhere (parse
-    those one by one: they may be valid all the same, or say why not).
-
-    The loader's fast path: a regex match over the whole column and loops that run in C
-    cost a fraction of calling `parse` per number. (A value with white space around it
-    is not plain: it is left to `parse`.)"""
-    numbers = values
-    text = "\n".join(numbers)
-    if "x" in text:  # the only lower-case letter a valid number may hold
-        numbers = list(map(str.upper, values))
-        text = "\n".join(numbers)
-    if text.count("\n") == len(numbers) - 1 and _PLAIN_18_LINES.fullmatch(text):
-        return _parse_plain(numbers, text)  # the usual case: every value plain
-    where = list(compress(count(), map(_PLAIN_18.fullmatch, numbers)))
-    plain = [numbers[i] for i in where]
-    found = _parse_plain(plain, "\n".join(plain)) if plain else ([], [], [])
-    column: ParsedColumn = ([None] * len(numbers), [None] * len(numbers), [None] * len(numbers))
-    for spread, parsed in zip(column, found):
-        for i, value in zip(where, parsed):
-            spread[i] = value
-    return column
-
-
-def _parse_plain(numbers: list[str], text: str) -> ParsedColumn:
-    """parse_column of plain numbers, `text` being them one a line."""
-    # The check: with X as 10, all 18 characters read in base 13 leave 1 mod 11 (13 = 2 mod 11,
-    # see check_character; the check value v of remainder r satisfies r + v = 1 mod 11).
-    checks = list(map(int.__mod__, map(int, text.replace("X", "a").split("\n"), repeat(13)), repeat(11)))
-    births = list(map(_real_birth_date, map(_BIRTH_DIGITS, numbers)))
-    sexes = list(map(_SEX_OF_DIGIT.__getitem__, map(_SEX_DIGIT, numbers)))
-    canonical = list(numbers)
-    if checks.count(1) != len(numbers) or None in births:  # not valid after all: None, as promised
-        for i in compress(count(), map(ne, checks, repeat(1))):
-            canonical[i] = births[i] = sexes[i] = None
-        for i in compress(count(), map(is_, births, repeat(None))):
-            canonical[i] = sexes[i] = None
-    return canonical, births, sexes
 
 
 def make(area_code: str, born: date, sequence: int) -> str:

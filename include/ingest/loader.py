@@ -10,28 +10,23 @@ from __future__ import annotations
 import gc
 import json
 import logging
-from collections import Counter
+import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from itertools import filterfalse
 from pathlib import Path
-from typing import NamedTuple
 
+import numpy as np
 import psycopg
 
 from include import config
 from include.contract import idnumber, registry
 from include.errors import BadFile, BadFileName
-from include.ingest import landing, readers
+from include.ingest import binarycopy, bytefields, columnar, framing, keyhash, landing, readers
 from include.ingest.cells import cell_text
-from include.ingest.copytext import CopyRows
-from include.ingest.fastpath import FastPath
-from include.ingest.keyindex import KeyIndex
-from include.ingest.readers import Batch
-from include.ingest.validate import RowOutcome, RowValidator
+from include.ingest.validate import RowValidator
 from include.warehouse import partitions
 
 log = logging.getLogger(__name__)
@@ -71,29 +66,6 @@ class LoadResult:
         return cls(**(values | {"status": LoadStatus(values["status"])}))
 
 
-# Row and key identity: Python's 64-bit hash of the text (SipHash, keyed per process), computed
-# in C a batch at a time; both passes over a file (loading, then finding conflicting rows) run
-# in one process.
-_digest = hash
-
-
-class CheckedRows(NamedTuple):
-    """A batch's rows of the right width, with what the loader needs of each."""
-
-    fit: list[int]  # their positions in the batch
-    rows: list[list]  # the rows
-    keys: list[str]  # per row, as RowOutcome.key
-    contents: list[str]  # per row, as RowOutcome.content
-    fields: list[str]  # per row the fast path vouched for, its COPY fields (else a placeholder)
-    outcomes: dict[int, RowOutcome]  # validate's outcome of the other rows
-
-    def outcome(self, j: int) -> RowOutcome:
-        """Row j's outcome: validate's, or what the fast path vouched for (valid, no warnings)."""
-        if j in self.outcomes:
-            return self.outcomes[j]
-        return RowOutcome(values=[], key=self.keys[j], content=self.contents[j], fields=self.fields[j])
-
-
 def _shown_header(header: str) -> str:
     """A delivered header that is not the contract's, as a warning may repeat it: ID numbers
     masked, control characters as ␀, at most 40 characters (it could be anything)."""
@@ -101,14 +73,31 @@ def _shown_header(header: str) -> str:
     return shown if len(shown) <= 40 else shown[:39] + "…"
 
 
+def _blank(cells: list[str]) -> bool:
+    """A CSV record to skip: every field white space (as the csv module's reader passes it on)."""
+    return not cells or not (cells[0].strip() or "".join(cells).strip())
+
+
+def _hex_rows(pseudonymize):
+    """Many pseudonyms at once: the Pseudonymizer's own way, or one call per number."""
+    if hasattr(pseudonymize, "hex_rows"):
+        return pseudonymize.hex_rows
+
+    def hex_rows(ids: np.ndarray, present: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(ids), 64), np.uint8)
+        for j in np.flatnonzero(present).tolist():
+            out[j] = np.frombuffer(pseudonymize(ids[j].tobytes().decode()).encode(), np.uint8)
+        return out
+    return hex_rows
+
+
 # ---- loading ---------------------------------------------------------------------------
 
 
 @contextmanager
 def _cyclic_gc_paused() -> Iterator[None]:
-    """Loading makes millions of short-lived lists and tuples (a list per CSV record) and no
-    reference cycles; Python's cyclic garbage collector would spend about a tenth of the
-    time scanning them. Paused while a file streams (reference counting still frees all)."""
+    """Loading makes many short-lived objects and no reference cycles; Python's cyclic garbage
+    collector would spend time scanning them. Paused while a file streams."""
     if not gc.isenabled():
         yield
         return
@@ -122,10 +111,14 @@ def _cyclic_gc_paused() -> Iterator[None]:
 class FileLoad:
     """The work of loading one file in one transaction.
 
-    Rows are read, checked and sent in batches. A batch is checked by the fast path (CSV);
-    the rows it cannot vouch for are validated one by one. A row that is valid and whose key
-    is new (not seen before, not repeated in its batch) simply loads; every other row goes
-    through the duplicate and conflict rules one by one, in file order."""
+    A CSV file is read a piece at a time (`framing`); the columnar checks (`columnar.Vouch`)
+    vouch for most rows of a piece, which are encoded a column at a time, and the others go
+    through the row validator one by one. Each piece's binary COPY data is sent from a second
+    thread while the next piece is checked. Every row's key hash is kept; at the end the rows
+    whose keys repeat are read again and the duplicate and conflict rules replayed on them, in
+    file order (`_replay`). XLSX rows all take the row path."""
+
+    vouching = True  # False: every row through the row validator (the parity tests' other path)
 
     def __init__(self, conn: psycopg.Connection, path: Path, delivery: landing.DeliveryName, pseudonymize):
         self.conn = conn
@@ -134,16 +127,17 @@ class FileLoad:
         self.src = delivery.source
         self.pseudonymize = pseudonymize
         self.result = LoadResult(landing.shown_name(path.name), LoadStatus.LOADED, self.src.code)
-        self.quarantine: dict[int, tuple[dict, list[str]]] = {}
+        self.quarantine: dict[int, tuple[str, list[str]]] = {}  # line -> (the record as JSON, reasons)
         self.warnings: list[tuple[int | None, str | None, str | None, str]] = []
         self.warned_rows: set[int] = set()
         self.duplicate_rows: set[int] = set()
-        # key digest -> digest of the first row with that key, sized once for the whole file
-        self.first_of_key = KeyIndex(expected_keys=readers.records_about(path))
-        self.other_variants: set[tuple[int, int]] = set()  # later, differing rows of a key
-        self.conflict_keys: dict[int, str] = {}  # key digest -> the key as it may be shown
+        # a CSV record takes at least a byte a field (a comma, or a line end); reserved, not taken
+        self.keys = keyhash.KeyHashes(min(path.stat().st_size // len(self.src.columns) + 1, 1 << 26))
+        self.pieces: list[tuple[framing.Extent, int]] = []  # each CSV piece's extent and last line
+        self.raw = registry.raw_columns(self.src)
+        self.sql_types = [c.sql_type for c in self.raw]
 
-    def _header(self, batches: Iterator[Batch]) -> None:
+    def _header(self, batches: Iterator) -> None:
         try:
             header = next(batches).rows[0]
         except StopIteration:
@@ -157,104 +151,111 @@ class FileLoad:
             self.warnings.append((None, None, None, f"extra column(s) ignored: {shown}"))
         self.headers = [cell_text(h).replace("\x00", NUL_SHOWN) for h in header]
         self.validator = RowValidator(self.src, positions, self.delivery.as_of, self.pseudonymize)
-        self.fast = FastPath(self.validator) if self.src.file_format == "csv" else None
+        self.vouch = columnar.Vouch(self.validator, _hex_rows(self.pseudonymize))
 
     def run(self, file_id: int) -> None:
+        self.file_id = file_id
+        self.file_field = binarycopy.Const(struct.pack(">q", file_id))
         batches = readers.read_batches(self.path, self.src)
         self._header(batches)
-        raw_cols = [c.name for c in registry.raw_columns(self.src)]
-        copy_sql = f"copy {self.src.raw_table} ({', '.join(raw_cols)}) from stdin"
-        with _cyclic_gc_paused(), self.conn.cursor().copy(copy_sql) as copy:
-            out = CopyRows(copy, file_id, self.conn.info.encoding)
-            for batch in batches:
-                self.result.rows_read += len(batch.rows)
-                self._load_batch(batch, out)
-                out.flush()
-        if self.conflict_keys:
-            with _cyclic_gc_paused():
-                self._quarantine_conflicts(file_id)
+        copy_sql = f"copy {self.src.raw_table} ({', '.join(c.name for c in self.raw)}) from stdin (format binary)"
+        cursor = self.conn.cursor()
+        with _cyclic_gc_paused(), cursor.copy(copy_sql) as copy:
+            sender = binarycopy.Sender(copy, config.LOAD_PIECES_QUEUED)
+            try:
+                sender.send(binarycopy.SIGNATURE)
+                for batch in batches:
+                    if isinstance(batch, framing.Piece):
+                        self.pieces.append((batch.extent, batch.last_line))
+                        blocks = self._load_piece(batch)
+                    else:
+                        blocks = self._load_rows(batch.numbers, batch.rows, csv=False)
+                    if blocks:
+                        sender.send(b"".join(blocks))
+                sender.send(binarycopy.TRAILER)
+            except BaseException:
+                sender.abandon()
+                raise
+            sender.close()
+        self.in_table = cursor.rowcount  # rows the server took, from COPY's command tag
+        with _cyclic_gc_paused():
+            self._replay()
         self._write_side_tables(file_id)
 
-    def _fitting(self, batch: Batch) -> tuple[list[int], list[list]]:
-        """The rows as wide as the header (the others are quarantined, not checked), and where
-        they sit in the batch."""
+    # ---- a piece, a column at a time ---------------------------------------------------
+
+    def _records(self, piece: framing.Piece, record) -> tuple[bytefields.Records, object]:
+        """The piece's rows as wide as the header (others are passed to `record`), and a way to
+        get a row's cells as delivered."""
         width = len(self.headers)
-        if set(map(len, batch.rows)) == {width}:
-            return list(range(len(batch.rows))), batch.rows
-        fit = [i for i, cells in enumerate(batch.rows) if len(cells) == width]
-        return fit, [batch.rows[i] for i in fit]
+        if piece.rows is None:
+            lines = bytefields.split_lines(piece.buf, width, piece.extent.base_line)
+            buf, fit = piece.buf, lines.fit
+            for number, lo, hi in lines.others:
+                record(number, buf[lo:hi].decode("utf-8").split(",") if hi > lo else [])
+            return fit, lambda j: buf[fit.lo[j]:fit.hi[j]].decode("utf-8").split(",")
+        rows, numbers = [], []
+        for number, cells in zip(piece.numbers, piece.rows):
+            if len(cells) == width:
+                rows.append(cells)
+                numbers.append(number)
+            else:
+                record(number, cells)
+        return bytefields.from_cells(rows, numbers, width), rows.__getitem__
 
-    def _check(self, batch: Batch) -> CheckedRows:
-        fit, rows = self._fitting(batch)
-        if self.fast is not None and rows:
-            fast = self.fast.check(rows)
-            keys, contents, fields, unsure = fast.keys, fast.contents, fast.fields, fast.unsure
-        else:  # xlsx: row by row
-            keys, contents, fields, unsure = [""] * len(rows), [""] * len(rows), [""] * len(rows), range(len(rows))
-        outcomes = {}
-        for j in unsure:
-            outcomes[j] = outcome = self.validator.validate(rows[j])
-            keys[j], contents[j] = outcome.key, outcome.content
-        return CheckedRows(fit, rows, keys, contents, fields, outcomes)
+    def _load_piece(self, piece: framing.Piece) -> list[bytes]:
+        misfits: list[tuple[int, list[str]]] = []
+        rec, cells_of = self._records(piece, lambda number, cells: misfits.append((number, cells)))
+        blocks = self._load_rows([n for n, _ in misfits], [c for _, c in misfits], csv=True)
+        if not len(rec.numbers):
+            return blocks
+        if self.vouching:
+            checked = self.vouch.check(rec)
+            sure = np.flatnonzero(checked.ok)
+            unsure = np.flatnonzero(~checked.ok)
+        else:
+            sure, unsure = np.zeros(0, np.int64), np.arange(len(rec.numbers))
+        if len(sure):
+            numbers = rec.numbers[sure]
+            fields = [self.file_field, binarycopy.Fixed(binarycopy.be32(numbers), None), *checked.fields]
+            blocks += binarycopy.encode_columns(len(sure), fields)
+            self.keys.add(checked.keys[sure], numbers)
+            self.result.rows_read += len(sure)
+        if len(unsure):
+            blocks += self._load_rows(rec.numbers[unsure].tolist(), [cells_of(j) for j in unsure.tolist()], csv=True)
+        return blocks
 
-    def _load_batch(self, batch: Batch, out: CopyRows) -> None:
-        checked = self._check(batch)
-        numbers = [batch.numbers[i] for i in checked.fit] if len(checked.fit) < len(batch.rows) else batch.numbers
-        key_hashes = list(map(_digest, checked.keys))
-        # identical means identical in the contract's columns; extra columns are ignored
-        row_hashes = list(map(_digest, checked.contents))
-        one_by_one = self._one_by_one(checked, key_hashes)
-        plain = list(filterfalse(one_by_one.__contains__, range(len(key_hashes))))
-        # Plain rows are valid and their keys new and apart from the others': they load, and
-        # recording their keys before the others are looked at changes nothing for those.
-        self.first_of_key.add_new(list(map(key_hashes.__getitem__, plain)), list(map(row_hashes.__getitem__, plain)))
-        lines = out.lines_of(numbers, checked.fields)  # those of one-by-one rows are replaced below
-        for j in sorted(one_by_one):  # in file order
-            lines[j] = self._load_row(numbers[j], checked.rows[j], checked.outcome(j), key_hashes[j],
-                                      row_hashes[j], out)
-        out.lines += filter(None, lines) if one_by_one else lines
-        if len(checked.fit) < len(batch.rows):
-            self._quarantine_misfits(batch, checked.fit)
+    # ---- rows one by one ---------------------------------------------------------------
 
-    def _quarantine_misfits(self, batch: Batch, fit: list[int]) -> None:
-        for i in sorted(set(range(len(batch.rows))) - set(fit)):
-            cells = batch.rows[i]
-            reason = f"the row has {len(cells)} fields, the header has {len(self.headers)}"
-            self._quarantine(batch.numbers[i], cells, [reason])
-
-    def _one_by_one(self, checked: CheckedRows, key_hashes: list[int]) -> set[int]:
-        """The fitting rows the duplicate and conflict rules must see one by one: those the fast
-        path did not vouch for, and those whose key was seen before or repeats in the batch."""
-        rows = set(checked.outcomes)
-        rows.update(self.first_of_key.present(key_hashes))
-        if len(set(key_hashes)) != len(key_hashes):
-            counts = Counter(key_hashes)
-            rows.update(j for j, h in enumerate(key_hashes) if counts[h] > 1)
-        return rows
-
-    def _load_row(self, row_number: int, cells: list, outcome: RowOutcome, key_hash: int, row_hash: int,
-                  out: CopyRows) -> str | None:
-        """The duplicate and conflict rules for one row: its COPY line if it loads, else None."""
-        first = self.first_of_key.get(key_hash)
-        if first is None:
-            self.first_of_key.add(key_hash, row_hash)
-        elif first == row_hash:  # identical to an earlier row: one row, reported as a duplicate
-            self.duplicate_rows.add(row_number)
-            return None
-        else:  # same key, different content: all rows of the key are bad (found again below)
-            self.conflict_keys.setdefault(key_hash, self.validator.pseudonymous_key(outcome.key))
-            if (key_hash, row_hash) in self.other_variants:
-                self.duplicate_rows.add(row_number)
-                return None
-            self.other_variants.add((key_hash, row_hash))
-        if outcome.reasons:
-            self._quarantine(row_number, cells, outcome.reasons)
-            return None
-        if outcome.warnings:
-            self.warned_rows.add(row_number)
-            row_key = self.validator.pseudonymous_key(outcome.key)
-            self.warnings += [(row_number, row_key, h, w) for h, w in outcome.warnings]
-        return out.line(row_number, outcome.fields, outcome.values)
+    def _load_rows(self, numbers: list[int], rows: list[list], csv: bool) -> list[bytes]:
+        """Rows through the row validator: quarantined with their reasons, or encoded from their values."""
+        width = len(self.headers)
+        out: list[bytes] = []
+        key_parts: list[list[str]] = []
+        key_numbers: list[int] = []
+        for number, cells in zip(numbers, rows):
+            if csv and _blank(cells):
+                continue
+            self.result.rows_read += 1
+            if len(cells) != width:
+                self._quarantine(number, cells, [f"the row has {len(cells)} fields, the header has {width}"])
+                continue
+            outcome = self.validator.validate(cells)
+            key_parts.append(outcome.key_parts)
+            key_numbers.append(number)
+            if outcome.reasons:
+                self._quarantine(number, cells, outcome.reasons)
+                continue
+            if outcome.warnings:
+                self.warned_rows.add(number)
+                row_key = self.validator.pseudonymous_key(outcome.key)
+                self.warnings += [(number, row_key, h, w) for h, w in outcome.warnings]
+            out.append(binarycopy.encode_values([self.file_id, number, *outcome.values], self.sql_types))
+        if key_parts:
+            parts = [keyhash.bytes_hashes([p[k].encode("utf-8", "surrogatepass") for p in key_parts])
+                     for k in range(len(self.src.key))]
+            self.keys.add(keyhash.combine(parts), np.array(key_numbers, np.int64))
+        return [b"".join(out)] if out else []
 
     def _quarantine(self, row_number: int, cells: list[object], reasons: list[str]) -> None:
         headers = self.headers
@@ -263,39 +264,91 @@ class FileLoad:
             record[f"column {i + 1}"] = cell_text(cells[i])
         if any("\x00" in k or "\x00" in v for k, v in record.items()):  # jsonb cannot hold U+0000
             record = {k.replace("\x00", NUL_SHOWN): v.replace("\x00", NUL_SHOWN) for k, v in record.items()}
-        self.quarantine[row_number] = (record, reasons)
+        self.quarantine[row_number] = (json.dumps(record, ensure_ascii=False), reasons)  # compact until written
 
-    def _quarantine_conflicts(self, file_id: int) -> None:
-        """Rows sharing a key but differing are all bad: find them again and move them out."""
-        moved: list[int] = []
-        for batch in readers.read_batches(self.path, self.src):
-            fit, rows = self._fitting(batch)
-            if not rows:
+    # ---- keys that repeat --------------------------------------------------------------
+
+    def _rows_again(self, wanted: list[int]) -> Iterator[tuple[int, list]]:
+        """The rows of these line numbers (as wide as the header), read again, in file order."""
+        if self.src.file_format == "xlsx":
+            batches = readers.read_batches(self.path, self.src)
+            next(batches)
+            want = set(wanted)
+            for batch in batches:
+                for number, cells in zip(batch.numbers, batch.rows):
+                    if number in want:
+                        yield number, cells
+            return
+        at = 0
+        encoding = framing.encoding_of(self.src.encoding)
+        for extent, last_line in self.pieces:
+            if at == len(wanted):
+                return
+            if wanted[at] > last_line:
                 continue
-            keys = self.fast.keys(rows) if self.fast is not None else [self.validator.validate(r).key for r in rows]
-            for i, key_hash in zip(fit, map(_digest, keys)):
-                row_number = batch.numbers[i]
-                if row_number == 1 or row_number in self.duplicate_rows or key_hash not in self.conflict_keys:
+            inside = []
+            while at < len(wanted) and wanted[at] <= last_line:
+                inside.append(wanted[at])
+                at += 1
+            piece = framing.read_again(self.path, extent, encoding, self.src.encoding.upper())
+            if piece.rows is None:  # a record is a line
+                yield from zip(inside, bytefields.lines_at(piece.buf, np.array(inside) - extent.base_line))
+                continue
+            where = dict(zip(piece.numbers, piece.rows))
+            yield from ((number, where[number]) for number in inside)
+
+    def _replay(self) -> None:
+        """The duplicate and conflict rules, in file order, on the rows whose key hash repeats: an
+        identical repeat is a duplicate (not loaded, not quarantined); rows that share a key and
+        differ are all bad (moved out of the raw table into the quarantine)."""
+        again = self.keys.repeated()
+        if not again:
+            return
+        first_of_key: dict[str, str] = {}
+        variants: set[tuple[str, str]] = set()
+        conflicts: dict[str, str] = {}  # key -> the key as it may be shown
+        kept: list[tuple[int, str, list]] = []
+        for number, cells in self._rows_again(again):
+            outcome = self.validator.validate(cells)
+            key, content = outcome.key, outcome.content
+            first = first_of_key.get(key)
+            if first is None:
+                first_of_key[key] = content
+            elif first == content:  # identical to an earlier row: one row, reported as a duplicate
+                self.duplicate_rows.add(number)
+                continue
+            else:  # same key, different content: all rows of the key are bad
+                conflicts.setdefault(key, self.validator.pseudonymous_key(key))
+                if (key, content) in variants:
+                    self.duplicate_rows.add(number)
                     continue
-                reason = KEY_CONFLICT.format(key=self.conflict_keys[key_hash])
-                if row_number in self.quarantine:
-                    self.quarantine[row_number][1].append(reason)
-                else:
-                    self._quarantine(row_number, batch.rows[i], [reason])
-                    moved.append(row_number)
+                variants.add((key, content))
+            kept.append((number, key, cells))
+        moved = [n for n in self.duplicate_rows if self.quarantine.pop(n, None) is None]
+        for number, key, cells in kept:
+            if key not in conflicts:
+                continue
+            reason = KEY_CONFLICT.format(key=conflicts[key])
+            if number in self.quarantine:
+                self.quarantine[number][1].append(reason)
+            else:
+                self._quarantine(number, cells, [reason])
+                moved.append(number)
         if moved:
-            self.conn.execute(
+            self.in_table -= self.conn.execute(
                 f"delete from {self.src.raw_table} where _file_id = %s and _row_number = any(%s)",
-                (file_id, moved),
-            )
-        self.warnings = [w for w in self.warnings if w[0] is None or w[0] not in self.quarantine]
-        self.warned_rows -= set(self.quarantine)
+                (self.file_id, sorted(moved)),
+            ).rowcount
+        gone = set(self.quarantine) | self.duplicate_rows
+        self.warnings = [w for w in self.warnings if w[0] is None or w[0] not in gone]
+        self.warned_rows -= gone
 
     def _write_side_tables(self, file_id: int) -> None:
+        self.warnings.sort(key=lambda w: -1 if w[0] is None else w[0])  # the file's, then in file order
         with self.conn.cursor() as cur:
             with cur.copy("copy ingest.quarantine (file_id, row_number, record, reasons) from stdin") as copy:
                 for row_number, (record, reasons) in sorted(self.quarantine.items()):
-                    copy.write_row([file_id, row_number, json.dumps(record, ensure_ascii=False), reasons])
+                    copy.write_row([file_id, row_number, record, reasons])
             warnings_copy = "copy ingest.row_warnings (file_id, row_number, row_key, column_name, warning) from stdin"
             with cur.copy(warnings_copy) as copy:
                 for row in self.warnings:
@@ -305,11 +358,8 @@ class FileLoad:
         r.rows_duplicate = len(self.duplicate_rows)
         r.rows_loaded = r.rows_read - r.rows_quarantined - r.rows_duplicate
         r.rows_warned = len(self.warned_rows)
-        in_table = self.conn.execute(
-            f"select count(*) from {self.src.raw_table} where _file_id = %s", (file_id,)
-        ).fetchone()[0]
-        if in_table != r.rows_loaded:  # a loader bug, never a data problem: refuse to commit
-            raise RuntimeError(f"{self.result.file_name}: {in_table} rows in {self.src.raw_table}, "
+        if self.in_table != r.rows_loaded:  # a loader bug, never a data problem: refuse to commit
+            raise RuntimeError(f"{self.result.file_name}: {self.in_table} rows in {self.src.raw_table}, "
                                f"expected {r.rows_loaded}")
 
 

@@ -3,7 +3,7 @@
 A column's own rules (required or not, the form of its kind) come with the column. These
 are the rules that relate two columns of a row, or a column and the file's as-of date. Both
 validators are compiled from this one table: the row validator (`validate`), which says what
-is wrong, and the batch fast path (`fastpath`), which only vouches for rows; each has one
+is wrong, and the columnar path (`columnar`), which only vouches for rows; each has one
 implementation per `RuleKind`, and a unit test checks that neither lacks one.
 """
 

@@ -7,8 +7,8 @@ value: they reach logs and the auditor's views (the quarantine keeps the row its
 The loader validates every delivered row (1.4 million for a district snapshot), so
 the registry is read once per file, not once per cell: each column gets one parser
 chosen for its kind, and the row rules (`rules.row_rules`) are compiled for the places
-of the file's columns. For CSV files a fast path (`fastpath.FastPath`) checks batches of
-rows a column at a time and leaves every row it is not sure of to RowValidator.validate.
+of the file's columns. For CSV files the columnar path (`columnar.Vouch`) checks pieces of
+the file a column at a time and leaves every row it is not sure of to RowValidator.validate.
 """
 
 from __future__ import annotations
@@ -55,13 +55,6 @@ def mask_valid_ids(text: str) -> str:
     return _ID_18.sub(masked, text) if len(text) >= 18 else text
 
 
-def has_valid_id(texts: list[str]) -> list[int]:
-    """The positions of the texts holding a valid ID number (a search over them all at once)."""
-    if _ID_18.search("\n".join(texts)) is None:
-        return []
-    return [i for i, t in enumerate(texts) if mask_valid_ids(t) != t]
-
-
 def unfit_text(text: str) -> str | None:
     """Why a cell's text cannot be any value of the contract, or None: a NUL character, which no
     text in PostgreSQL may hold, or more characters than any value has."""
@@ -79,7 +72,7 @@ class RowOutcome:
     warnings: list[tuple[str, str]] = field(default_factory=list)  # (column header, message)
     key: str = ""
     content: str = ""  # the contract's cells, stripped, joined: identical rows have identical content
-    fields: str | None = None  # the values as COPY text fields, tab-joined, when the fast path made them
+    key_parts: list[str] = field(default_factory=list)  # the key's parts, as joined in `key`
 
 
 # Excel's calendar has a 29 February 1900 (serial 60, kept from Lotus 1-2-3): serials 59 and 60
@@ -156,8 +149,9 @@ class RowValidator:
         for rule in self._rules:
             rule(texts, typed, out)
         out.values = self._raw_values(typed)
-        out.key = "\x1f".join([typed[i].canonical if is_id and typed[i].__class__ is idnumber.ParsedId else texts[i]
-                               for i, is_id in self._key])
+        out.key_parts = [typed[i].canonical if is_id and typed[i].__class__ is idnumber.ParsedId else texts[i]
+                         for i, is_id in self._key]
+        out.key = "\x1f".join(out.key_parts)
         out.content = "\x1f".join(texts)
         return out
 

@@ -63,29 +63,3 @@ def test_check_character_is_the_weighted_sum_of_the_standard():
     for _ in range(20_000):
         first17 = "".join(rng.choice("0123456789") for _ in range(17))
         assert idnumber.check_character(first17) == _weighted_check(first17)
-
-
-def test_a_whole_column_parses_as_each_number_does():
-    rng = random.Random(2)
-
-    def value() -> str:
-        number = idnumber.make(str(rng.randint(110000, 659999)), date(rng.randint(1920, 2025), rng.randint(1, 12),
-                                                                      rng.randint(1, 28)), rng.randint(0, 999))
-        return rng.choice([number, number, number, number.lower(), number[:17] + rng.choice("0123456789X"),
-                           number[:10] + "13" + number[12:], number[:12] + "30" + number[14:], " " + number,
-                           idnumber.to_15_digit(number) if number[6:8] == "19" else number,
-                           number[:5] + "\n" + number[5:], ""])
-
-    parsed_in_column = 0
-    for _ in range(3_000):
-        values = [value() for _ in range(rng.randint(1, 6))]
-        for v, *column in zip(values, *idnumber.parse_column(values)):
-            try:
-                expected = tuple(idnumber.parse(v))
-            except idnumber.InvalidIdNumber:
-                expected = None
-            if column[0] is None:
-                continue  # not plain, or not valid: the caller parses it on its own
-            assert tuple(column) == expected
-            parsed_in_column += 1
-    assert parsed_in_column > 3_000

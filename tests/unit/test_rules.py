@@ -1,19 +1,20 @@
 """The rule table: every rule between columns is declared once (from the registry) and both
-validators, the row validator and the batch fast path, implement every kind of it."""
+validators, the row validator and the columnar path, implement every kind of it."""
 
 from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
+
 from include.contract import idnumber, registry
-from include.ingest import rules
-from include.ingest.fastpath import BATCH_CHECKS, FastPath
+from include.ingest import bytefields, columnar, rules
 from include.ingest.pseudonym import Pseudonymizer
 from include.ingest.validate import ROW_CHECKS, RowValidator
 
 
 def test_both_validators_implement_every_kind_of_rule():
-    assert set(ROW_CHECKS) == set(rules.RuleKind) == set(BATCH_CHECKS)
+    assert set(ROW_CHECKS) == set(rules.RuleKind) == set(columnar.RULE_CHECKS)
 
 
 def test_the_table_holds_the_contracts_rules_in_the_order_they_report():
@@ -40,14 +41,16 @@ def _birth_row(src: registry.Source, **values: str) -> list[str]:
     return [good.get(col.name, "") for col in src.columns]
 
 
-def test_a_row_breaking_a_rule_is_left_by_the_fast_path_and_explained_by_the_validator():
+def test_a_row_breaking_a_rule_is_left_by_the_columnar_path_and_explained_by_the_validator():
     src = registry.source("wsj_csyxzm")
     kinds = {r.kind for r in rules.row_rules(src)}
     assert rules.RuleKind.NOT_AFTER_AS_OF in kinds
     validator = RowValidator(src, {c.name: i for i, c in enumerate(src.columns)}, date(2026, 1, 31),
                              Pseudonymizer(b"k"))
     good, late = _birth_row(src), _birth_row(src, birth_date="2026-02-03")
-    checked = FastPath(validator).check([good, late])
-    assert checked.unsure == {1}
+    pseudonymizer = Pseudonymizer(b"k")
+    vouch = columnar.Vouch(validator, pseudonymizer.hex_rows)
+    checked = vouch.check(bytefields.from_cells([good, late], [2, 3], len(src.columns)))
+    assert np.flatnonzero(~checked.ok).tolist() == [1]
     assert validator.validate(good).reasons == []
     assert validator.validate(late).reasons == ["出生日期: the date lies after the file's as-of date 2026-01-31"]
