@@ -103,12 +103,30 @@ def prepare(owner_url: str | None = None) -> None:
     analyze_loaded_tables(owner_url)
 
 
+# The loaded tables whose statistics may be stale: never analyzed (the server's counters start
+# again after a crash), written since (its counters), or, whatever the counters say yet (a
+# backend reports them a moment after its transaction), of a source with a file in the ledger
+# that finished loading after the table's last analysis.
+_STALE_STATISTICS = """
+select s.schemaname, s.relname
+from pg_stat_user_tables as s
+where s.schemaname in ('raw', 'ingest')
+  and (greatest(s.last_analyze, s.last_autoanalyze) is null
+       or s.n_mod_since_analyze > 0
+       or exists (select 1 from ingest.file_ledger as l
+                  where l.finished_at >= greatest(s.last_analyze, s.last_autoanalyze)
+                    and (s.schemaname = 'ingest' or l.source_code = s.relname)))
+order by 1, 2
+"""
+
+
 def analyze_loaded_tables(url: str) -> None:
-    """Statistics for the tables the loader wrote, so dbt's queries get sensible plans."""
+    """Statistics for the tables the loader wrote, so dbt's queries get sensible plans: those
+    loaded since their last analysis (`_STALE_STATISTICS`). A raw table holding years of
+    snapshots that no load touched keeps its statistics: analyzing it again would sample its
+    whole history for nothing."""
     with connection.connect(url, autocommit=True) as conn:
-        tables = conn.execute(
-            "select schemaname, tablename from pg_tables where schemaname in ('raw', 'ingest')").fetchall()
-        for schema_name, table in tables:
+        for schema_name, table in conn.execute(_STALE_STATISTICS).fetchall():
             conn.execute(f'analyze "{schema_name}"."{table}"')
 
 
