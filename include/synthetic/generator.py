@@ -4,6 +4,7 @@ the command line."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from collections.abc import Callable
 from datetime import date
@@ -31,6 +32,18 @@ PRESETS: dict[str, Preset] = {
 }
 
 
+def scaled(preset: Preset, scale: float) -> Preset:
+    """The preset with its population and every yearly count (births, marriages, hotels,
+    points) times `scale`, each at least 1; villages per town stay (the district keeps its
+    shape, thinner). Scale 1 is the preset itself."""
+    if scale <= 0:
+        raise ValueError("scale must be greater than 0")
+    if scale == 1:
+        return preset
+    counts = ("registered", "floating", "births_per_year", "marriages_per_year", "hotels", "points")
+    return dataclasses.replace(preset, **{name: max(1, round(getattr(preset, name) * scale)) for name in counts})
+
+
 def build_world(preset: Preset, start: date, months: int, seed: int,
                 progress: Callable[[str], None] | None = None) -> World:
     """The district for `months` delivered months from `start`, simulated from two years
@@ -50,7 +63,7 @@ def build_world(preset: Preset, start: date, months: int, seed: int,
 
 def generate(landing_dir: Path, *, preset: str = "demo", start: date = date(2026, 1, 1), months: int = 6,
              seed: int = 20261128, defect_rate: float = 0.01, quality_faults: bool = False,
-             progress: Callable[[str], None] | None = None) -> dict:
+             progress: Callable[[str], None] | None = None, scale: float = 1.0) -> dict:
     """Write a synthetic landing folder and return what was written and injected.
 
     The report: `files` (per file: source, as_of, delivery, rows written, bad_rows and
@@ -58,7 +71,9 @@ def generate(landing_dir: Path, *, preset: str = "demo", start: date = date(2026
     rows, headers as written, extra/missing headers, supersession), `bad_files` (name ->
     reason), `sources` (source -> its files), `defects` (rule -> injections over all
     files) and `totals`. With `quality_faults`, faults in what the files say together
-    (include/synthetic/quality_faults.py), and where, under `quality_faults`.
+    (include/synthetic/quality_faults.py), and where, under `quality_faults`. `scale`
+    multiplies the preset's population and yearly counts (`scaled`): 0.1 is a tenth of the
+    district's rows, in the same files.
     """
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
@@ -67,7 +82,7 @@ def generate(landing_dir: Path, *, preset: str = "demo", start: date = date(2026
     say = progress or (lambda _m: None)
     landing = Path(landing_dir)
     landing.mkdir(parents=True, exist_ok=True)
-    w = build_world(PRESETS[preset], start, months, seed, say)
+    w = build_world(scaled(PRESETS[preset], scale), start, months, seed, say)
     faults = quality_faults_module.inject(w, stream(seed, "quality_faults")) if quality_faults else None
     plan = delivery_plan(w)
     run = Run(w, landing, Injector(seed, defect_rate), layout_variants(plan, seed), say)
@@ -89,6 +104,7 @@ def generate(landing_dir: Path, *, preset: str = "demo", start: date = date(2026
                     garble(landing / d.name)
     late = set_arrival_times(landing, [*files, *bad], seed)
     report = _report(w, preset, start, months, seed, defect_rate, files, bad)
+    report["scale"] = scale
     report["late_files"] = late
     if faults is not None:
         report["quality_faults"] = faults
@@ -130,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="first month delivered, YYYY-MM-DD (default 2026-01-01)")
     parser.add_argument("--months", type=int, default=6, help="months delivered, one file per month "
                         "(quarterly sources: per quarter end) (default 6)")
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="multiply the preset's population and yearly counts (births, marriages, hotels, "
+                             "points) by this factor, e.g. 0.1 for a tenth of the district preset's rows "
+                             "(default 1)")
     parser.add_argument("--seed", type=int, default=20261128, help="random seed; same seed, same bytes")
     parser.add_argument("--defect-rate", type=float, default=0.01,
                         help="share of rows damaged (default 0.01); 0 writes no bad rows and no bad files")
@@ -143,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     report = generate(args.landing_dir, preset=args.preset, start=args.start, months=args.months,
                       seed=args.seed, defect_rate=args.defect_rate, quality_faults=args.quality_faults,
-                      progress=None if args.quiet else lambda m: print(m, flush=True))
+                      scale=args.scale, progress=None if args.quiet else lambda m: print(m, flush=True))
     if args.report:
         args.report.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
     t = report["totals"]

@@ -103,12 +103,42 @@ def prepare(owner_url: str | None = None) -> None:
     analyze_loaded_tables(owner_url)
 
 
+# The loaded tables whose statistics may be stale: never analyzed (the server's counters start
+# again after a crash), written since (its counters), or, whatever the counters say yet (a
+# backend reports them a moment after its transaction), with a file in the ledger that finished
+# loading after the table's last analysis: of its source, or for a month's partition
+# (`<source>_pYYYYMM`) of its source and month. A partitioned parent is analyzed only when it
+# never was: in PostgreSQL 15 that samples, and re-analyzes, every partition of the history,
+# while its inherited statistics (the spread of towns, sexes, ages) hardly move month by month.
+_STALE_STATISTICS = """
+with loaded as (
+    select s.schemaname, s.relname, c.relkind, s.n_mod_since_analyze,
+           greatest(s.last_analyze, s.last_autoanalyze) as analyzed_at
+    from pg_stat_user_tables as s
+    inner join pg_class as c on c.oid = s.relid
+    where s.schemaname in ('raw', 'ingest')
+)
+select schemaname, relname
+from loaded
+where analyzed_at is null
+   or (relkind <> 'p'
+       and (n_mod_since_analyze > 0
+            or exists (select 1 from ingest.file_ledger as l
+                       where l.finished_at >= loaded.analyzed_at
+                         and (loaded.schemaname = 'ingest'
+                              or loaded.relname = l.source_code
+                              or loaded.relname = l.source_code || '_p' || to_char(l.as_of_date, 'YYYYMM')))))
+order by 1, 2
+"""
+
+
 def analyze_loaded_tables(url: str) -> None:
-    """Statistics for the tables the loader wrote, so dbt's queries get sensible plans."""
+    """Statistics for the tables the loader wrote, so dbt's queries get sensible plans: those
+    loaded since their last analysis (`_STALE_STATISTICS`). A raw table holding years of
+    snapshots that no load touched keeps its statistics: analyzing it again would sample its
+    whole history for nothing."""
     with connection.connect(url, autocommit=True) as conn:
-        tables = conn.execute(
-            "select schemaname, tablename from pg_tables where schemaname in ('raw', 'ingest')").fetchall()
-        for schema_name, table in tables:
+        for schema_name, table in conn.execute(_STALE_STATISTICS).fetchall():
             conn.execute(f'analyze "{schema_name}"."{table}"')
 
 

@@ -1,28 +1,18 @@
 -- Each current snapshot of each snapshot source: its rows by town-level unit (and the
 -- district's total), with the previous current snapshot's count, for the denominators'
--- consistency over time. Read from the raw tables, which keep every snapshot (staging
--- keeps the newest only); the town is the area column the source's indicators use.
-{%- set town_columns = {
-    'gaj_hjrk': 'registered_area_code',
-    'rkb_ldrk': 'residence_area_code',
-    'jsw_ylfn': 'residence_area_code',
-    'gsj_lgqy': 'premises_area_code',
-} %}
+-- consistency over time. Staging keeps the newest snapshot only; the counts of every
+-- snapshot are int_snapshot_file_town_counts', counted once per delivery from the raw
+-- tables (the town is the area column the source's indicators use).
 with snapshots as (
-    select file_id, source_code, as_of_date, delivery_no
+    select file_id, source_code, as_of_date, finished_at
     from {{ ref('stg_ingest__deliveries') }}
-    where is_current and source_code in ({{ "'" ~ town_columns.keys() | join("', '") ~ "'" }})
+    where is_current
 ),
 town_rows as (
-    {%- for source_code, column in town_columns.items() %}
-    select snapshots.source_code, snapshots.as_of_date, left(delivered.{{ column }}, 9) as org_code, count(*) as n
-    from {{ source(source_code.split('_')[0], source_code) }} as delivered
-    inner join snapshots on snapshots.file_id = delivered._file_id
-    group by 1, 2, 3
-    {%- if not loop.last %}
-    union all
-    {%- endif %}
-    {%- endfor %}
+    select snapshots.source_code, snapshots.as_of_date, counts.org_code, counts.n
+    from {{ ref('int_snapshot_file_town_counts') }} as counts
+    inner join snapshots
+        on snapshots.file_id = counts.file_id and snapshots.finished_at = counts.loaded_at
 ),
 counted as (
     select source_code, as_of_date, org_code, 'town' as org_level, n from town_rows

@@ -3,6 +3,10 @@
 -- count is small (primary suppression) or when it would let a small count be recovered by
 -- subtraction along the area or the period hierarchy (secondary suppression). Everything
 -- shown derives from the rounded counts. The rule's numbers: the seed ref_disclosure_control.
+-- The planner cannot estimate the passes' CTEs (it takes a group CTE for 200 rows) and nests
+-- loops over every cell x group in each pass, which grows with the periods of the history
+-- (13 s for 24 months; hash joins: 1 s, the same rows).
+{{ config(pre_hook="set local enable_nestloop = off") }}
 {%- set passes = var('disclosure_suppression_passes') %}
 with policy as (
     select suppress_from, suppress_to, rounding_base, suppressed_marker
