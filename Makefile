@@ -13,7 +13,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export PYTHONPATH := $(CURDIR)
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test test-unit browser report stack-test stack-test-celery kill-test lint bench-load bench-load-memory bench-build bench-backfill docs up down lock venv clean
+.PHONY: demo test test-unit browser report stack-test stack-test-celery kill-test lint bench-load bench-load-memory bench-build bench-backfill bench-scale docs up down lock venv clean
 
 venv: $(VENV)/.installed
 
@@ -67,6 +67,9 @@ bench-build: venv ## dbt build of the whole project at the district preset (24 m
 
 bench-backfill: venv ## a district's whole history (24 months, every snapshot, 1 % defects) loaded through the ingest tasks against psql \copy, then built and gated, with seconds and peak memory per stage (BENCH_BACKFILL_ARGS=--help; --scale 0.1 for a tenth)
 	$(PY) benchmarks/bench_backfill.py $(BENCH_BACKFILL_ARGS)
+
+bench-scale: venv ## the growth curve: the district preset at 1x, 2x and 4x its population, each loaded, built and gated, as a table (BENCH_SCALE_ARGS=--help)
+	$(PY) benchmarks/bench_scale.py $(BENCH_SCALE_ARGS)
 
 report: venv ## write the commission's report site of the newest publication into .reports/ (the DAG does it at each publication)
 	$(PY) -m include.cli report --out .reports

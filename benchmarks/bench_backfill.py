@@ -254,6 +254,12 @@ def psql_reference(url: str, scratch: Path) -> tuple[int, float]:
 # ---- the run -----------------------------------------------------------------------------
 
 
+def database_bytes(url: str) -> int:
+    """The warehouse's size on disk (tables, indexes, TOAST) as PostgreSQL counts it."""
+    with connection.connect(url, autocommit=True) as conn:
+        return conn.execute("select pg_database_size(current_database())").fetchone()[0]
+
+
 def mb(n: int) -> str:
     return f"{n / 2**20:,.0f} MB"
 
@@ -290,6 +296,10 @@ def main(argv: list[str] | None = None) -> int:
                              "ones show a daily run's steady state")
     parser.add_argument("--load-only", action="store_true",
                         help="stop after the load and the reference, keeping the database (build later with --reuse)")
+    parser.add_argument("--result", type=Path, metavar="FILE",
+                        help="also write the figures as JSON to FILE (rows_read, load_seconds, build_seconds, "
+                             "gate_seconds, each stage's *_peak_rss, database_bytes after the build), as "
+                             "benchmarks/bench_scale.py reads them")
     parser.add_argument("--child", choices=sorted(STAGES), help=argparse.SUPPRESS)
     parser.add_argument("--child-result", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -314,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     logs = args.cache_dir / "logs" / name
     print(f"stage logs (dbt's output among them): {logs}", flush=True)
     timings: dict[str, str] = {}
+    figures: dict[str, float] = {}
     try:
         if not args.reuse:
             landing = landing_folder(args.cache_dir, args.scale, args.months, args.start, args.defect_rate)
@@ -327,6 +338,8 @@ def main(argv: list[str] | None = None) -> int:
                                f"({loaded['rows_loaded']:,} loaded, {loaded['rows_quarantined']:,} quarantined; "
                                f"files {loaded['files']}); peak RSS {mb(loaded['peak_rss'])} a worker")
             print(f"load: {timings['load']}", flush=True)
+            figures.update(rows_read=loaded["rows_read"], rows_loaded=loaded["rows_loaded"],
+                           load_seconds=loaded["seconds"], load_peak_rss=loaded["peak_rss"])
             if not args.no_reference:
                 rows, seconds = psql_reference(url, args.cache_dir / f"reference-{name}")
                 timings["psql"] = rate(rows, seconds)
@@ -344,6 +357,8 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)
             for node, seconds in built["slowest"]:
                 print(f"  {seconds:7.1f} s  {node}", flush=True)
+            figures.update(build_seconds=built["seconds"], build_peak_rss=built["peak_rss"],
+                           database_bytes=database_bytes(url))
             if args.skip_gate:
                 continue
             gated = run_child("gate", env, logs)
@@ -351,8 +366,11 @@ def main(argv: list[str] | None = None) -> int:
                                         f"{gated['evaluated']} expectations, {gated['outcome']}; "
                                         f"peak RSS {mb(gated['peak_rss'])}")
             print(f"gate{suffix} (tasks.check_candidate_marts): {timings['gate' + suffix]}", flush=True)
+            figures.update(gate_seconds=gated["seconds"], gate_peak_rss=gated["peak_rss"])
             if gated["failed"] or gated["warned"]:
                 print(f"  blocked: {gated['failed']}; warned: {gated['warned']}", flush=True)
+        if args.result:
+            args.result.write_text(json.dumps(figures, indent=1))
     finally:
         if not keep:
             with connection.connect(connection.with_database(server, "postgres"), autocommit=True) as conn:

@@ -110,7 +110,7 @@ def prepare(owner_url: str | None = None) -> None:
 # (`<source>_pYYYYMM`) of its source and month. A partitioned parent is analyzed only when it
 # never was: in PostgreSQL 15 that samples, and re-analyzes, every partition of the history,
 # while its inherited statistics (the spread of towns, sexes, ages) hardly move month by month.
-_STALE_STATISTICS = """
+STALE_STATISTICS = """
 with loaded as (
     select s.schemaname, s.relname, c.relkind, s.n_mod_since_analyze,
            greatest(s.last_analyze, s.last_autoanalyze) as analyzed_at
@@ -134,11 +134,11 @@ order by 1, 2
 
 def analyze_loaded_tables(url: str) -> None:
     """Statistics for the tables the loader wrote, so dbt's queries get sensible plans: those
-    loaded since their last analysis (`_STALE_STATISTICS`). A raw table holding years of
+    loaded since their last analysis (`STALE_STATISTICS`). A raw table holding years of
     snapshots that no load touched keeps its statistics: analyzing it again would sample its
     whole history for nothing."""
     with connection.connect(url, autocommit=True) as conn:
-        for schema_name, table in conn.execute(_STALE_STATISTICS).fetchall():
+        for schema_name, table in conn.execute(STALE_STATISTICS).fetchall():
             conn.execute(f'analyze "{schema_name}"."{table}"')
 
 

@@ -8,8 +8,8 @@ as-of date reads that month's partition only, and an old month can be detached w
 (`include.publish.retention`) instead of deleted row by row. Event sources stay one table.
 
 The partition key `_as_of_date` is not in the COPY column list: its default is read from a
-setting the loader makes for its transaction (`AS_OF_SETTING`), so the loader's fast path
-and every encoder stay as they are, and a row loaded without it fails loudly (the setting
+setting the loader makes for its transaction (`AS_OF_SETTING`), so the loader's COPY encoders
+stay as they are, and a row loaded without it fails loudly (the setting
 is missing) rather than landing in a wrong month.
 
 Partitions are made by `ingest.ensure_raw_partition`, owned by the warehouse's owner and

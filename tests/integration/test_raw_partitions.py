@@ -84,3 +84,23 @@ def test_a_warehouse_made_before_partitioning_is_converted_with_every_row(db, de
     assert after == before
     assert len(partitions.attached_months(db, WCBA)) == len(files)
     assert db.execute("select to_regclass('raw.jsw_ylfn_unpartitioned')").fetchone()[0] is None
+
+
+def _stale(url: str) -> set[str]:
+    with psycopg.connect(url) as conn:  # a new session: the statistics as they stand now
+        return {f"{s}.{t}" for s, t in conn.execute(dbt.STALE_STATISTICS).fetchall()}
+
+
+def test_a_build_analyzes_the_newly_loaded_months_partition_not_the_history(fresh_db, demo_landing):
+    files = sorted(demo_landing.glob("jsw_ylfn_*.csv"))
+    with psycopg.connect(fresh_db) as conn:
+        schema.apply(conn)
+        _load(conn, files[:-1])
+    dbt.analyze_loaded_tables(fresh_db)
+    assert not {t for t in _stale(fresh_db) if t.startswith(f"raw.{WCBA.code}")}
+    with psycopg.connect(fresh_db) as conn:
+        _load(conn, files[-1:])
+        newest = partitions.partition_name(WCBA, landing.parse_name(files[-1].name).as_of)
+    stale = _stale(fresh_db)
+    assert {t for t in stale if t.startswith(f"raw.{WCBA.code}")} == {f"raw.{newest}"}
+    assert "ingest.file_ledger" in stale

@@ -14,6 +14,7 @@ from include import cli, config
 from include.contract import registry
 from include.ingest import loader
 from include.publish import retention
+from include.transform import dbt
 from include.warehouse import partitions
 from tests.extracts import PSEUDONYMIZE
 
@@ -107,3 +108,24 @@ def test_the_command_is_a_dry_run_unless_applied(history, fresh_db, monkeypatch,
     assert sorted(partitions.attached_months(history, WCBA)) == [date(2026, 3, 1), date(2026, 4, 1)]
     assert cli.main(["retention", "--restore", WCBA.code, "2026-02"]) == 0
     assert "restored raw.jsw_ylfn 2026-02" in capsys.readouterr().out
+
+
+def test_the_snapshot_counts_read_no_month_retention_archives(history, fresh_db):
+    """dbt's window of snapshots (int_snapshots_read) and retention's agree, so a build after
+    retention, even one that counts every snapshot again, gives the same counts."""
+    history.commit()
+    counts = ("select source_code, as_of_date, org_code, n, previous_n "
+              "from intermediate.int_snapshot_town_counts order by 1, 2, 3")
+    select = ["run", "--select", "+int_snapshot_town_counts"]
+    dbt.run_dbt(select, fresh_db, reporting_start="2026-03-01")
+    read_by_dbt = {retention.Month(code, as_of.replace(day=1)) for code, as_of in history.execute(
+        "select distinct source_code, as_of_date from intermediate.int_snapshot_town_counts").fetchall()}
+    assert read_by_dbt == retention.months_read(history, None, "2026-03-01") == {
+        month("2026-02"), month("2026-03"), month("2026-04")}
+    before = history.execute(counts).fetchall()
+    history.commit()
+
+    retention.archive(history, [month("2026-01")])
+    history.commit()
+    dbt.run_dbt([*select, "--full-refresh"], fresh_db, reporting_start="2026-03-01")
+    assert history.execute(counts).fetchall() == before

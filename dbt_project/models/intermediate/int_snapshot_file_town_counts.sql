@@ -22,6 +22,9 @@ with files as (
     from {{ ref('stg_ingest__deliveries') }} as deliveries
     where deliveries.effective_status <> 'rejected'
       and deliveries.source_code in ({{ "'" ~ town_columns.keys() | join("', '") ~ "'" }})
+      -- nor any month before the first a build reads (archived months may be gone)
+      and deliveries.as_of_date >= (select min(snapshots_read.as_of_date) from {{ ref('int_snapshots_read') }} as snapshots_read
+                                    where snapshots_read.source_code = deliveries.source_code)
     {%- if is_incremental() %}
       and not exists (
           select 1 from {{ this }} as counted

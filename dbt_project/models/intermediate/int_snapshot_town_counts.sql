@@ -1,12 +1,11 @@
--- Each current snapshot of each snapshot source: its rows by town-level unit (and the
--- district's total), with the previous current snapshot's count, for the denominators'
--- consistency over time. Staging keeps the newest snapshot only; the counts of every
--- snapshot are int_snapshot_file_town_counts', counted once per delivery from the raw
--- tables (the town is the area column the source's indicators use).
+-- Each current snapshot a build reads of each snapshot source (int_snapshots_read): its
+-- rows by town-level unit (and the district's total), with the previous snapshot's count,
+-- for the denominators' consistency over time. Staging keeps the newest snapshot only; the
+-- counts of each snapshot are int_snapshot_file_town_counts', counted once per delivery from
+-- the raw tables (the town is the area column the source's indicators use).
 with snapshots as (
     select file_id, source_code, as_of_date, finished_at
-    from {{ ref('stg_ingest__deliveries') }}
-    where is_current
+    from {{ ref('int_snapshots_read') }}
 ),
 town_rows as (
     select snapshots.source_code, snapshots.as_of_date, counts.org_code, counts.n
