@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -46,7 +47,8 @@ sys.path.insert(0, str(ROOT))
 
 from include import config
 from include.contract import registry
-from include.warehouse import connection, schema
+from include.ingest import landing
+from include.warehouse import connection, partitions, schema
 
 SOURCE = registry.source("rkb_ldrk")
 FILE_NAME = "rkb_ldrk_20260131.csv"  # the name the loader reads the as-of date from
@@ -196,12 +198,20 @@ def export_clean(conn, csv_path: Path) -> None:
                 out.write(block)
 
 
+def as_of_options() -> str:
+    """The session setting the raw table's partition key takes its default from, as the loader
+    sets it for its transaction (`warehouse.partitions`): the baselines write the same month."""
+    as_of = landing.parse_name(FILE_NAME).as_of
+    return f"-c {partitions.AS_OF_SETTING}={as_of.isoformat()}"
+
+
 def psql_copy(url: str, csv_path: Path) -> float:
     """Seconds for `psql \\copy` of the CSV into the (truncated) raw table."""
     cols = ", ".join(raw_columns())
     command = f"\\copy {SOURCE.raw_table} ({cols}) from '{csv_path}' with (format csv)"
     started = time.perf_counter()
-    subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", command], check=True)
+    subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", command], check=True,
+                   env=os.environ | {"PGOPTIONS": as_of_options()})
     return time.perf_counter() - started
 
 
@@ -219,7 +229,7 @@ def pandas_to_sql(url: str, csv_path: Path, rows: int) -> tuple[int, float]:
             frame[col.name] = pd.to_datetime(frame[col.name], format="%Y-%m-%d").dt.date
         elif col.sql_type in ("bigint", "integer"):
             frame[col.name] = frame[col.name].astype("int64")
-    engine = create_engine("postgresql+psycopg://", creator=lambda: psycopg.connect(url))
+    engine = create_engine("postgresql+psycopg://", creator=lambda: psycopg.connect(url, options=as_of_options()))
     schema, table = SOURCE.raw_table.split(".")
     try:
         started = time.perf_counter()
