@@ -64,7 +64,7 @@ from include.contract import registry
 from include.gate.checkpoint import CHECKPOINT_NAME
 from include.gate.levels import THRESHOLDS_TABLE, Level
 from include.transform import marts_contract
-from include.warehouse import schema
+from include.warehouse import partitions, schema
 
 GX_DIR = config.GX_CONTEXT_ROOT / "gx"
 DATASOURCE = "warehouse"
@@ -352,13 +352,17 @@ def required_conditions(src: registry.Source) -> list[tuple[str, str]]:
 def required_columns_query(src: registry.Source) -> str:
     """Rows of the source's judged deliveries with an empty required column, by file and
     row number (never their values): the loader quarantines such rows, so any is a defect.
-    Each judged delivery's rows are read by the raw table's index on _file_id (a lateral
-    subquery behind `offset 0`, which the planner does not flatten into a join over the
-    whole table): a snapshot source's raw table holds every snapshot, only its newest is
-    judged, and a scan of the whole history would grow with every month."""
+    Each judged delivery's rows are read by the raw table's index on _file_id, in its month's
+    partition for a snapshot source (a lateral subquery behind `offset 0`, which the planner
+    does not flatten into a join over the whole table): a snapshot source's raw table holds
+    every snapshot, only its newest is judged, and a scan of the whole history would grow
+    with every month."""
     conditions = required_conditions(src)
     empty = ",\n               ".join(f"case when {cond} then {_sql_text(name)} end" for name, cond in conditions)
     where = "\n        or ".join(cond for _, cond in conditions)
+    # a partition holds one month's files: naming the month reads its partition only (by
+    # _file_id alone, the planner expects every row of each partition to match, and scans all)
+    month = f" and r.{partitions.AS_OF_COLUMN} = dq.as_of_date" if partitions.is_partitioned(src) else ""
     return f"""
 select dq.source_code, dq.file_name, dq.as_of_date, found.row_number, found.empty_columns
 from {{batch}} as dq
@@ -368,7 +372,7 @@ cross join lateral (
                {empty}
            ) as empty_columns
     from {src.raw_table} as r
-    where r._file_id = dq.file_id
+    where r._file_id = dq.file_id{month}
       and ({where})
     offset 0
 ) as found

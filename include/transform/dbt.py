@@ -112,22 +112,29 @@ def prepare(owner_url: str | None = None) -> None:
 # while its inherited statistics (the spread of towns, sexes, ages) hardly move month by month.
 STALE_STATISTICS = """
 with loaded as (
-    select s.schemaname, s.relname, c.relkind, s.n_mod_since_analyze,
+    select s.schemaname, s.relname, c.relkind, s.n_mod_since_analyze, parent.relname as parent_name,
            greatest(s.last_analyze, s.last_autoanalyze) as analyzed_at
     from pg_stat_user_tables as s
     inner join pg_class as c on c.oid = s.relid
+    left join pg_inherits as i on i.inhrelid = s.relid
+    left join pg_class as parent on parent.oid = i.inhparent
     where s.schemaname in ('raw', 'ingest')
+),
+stale as (
+    select * from loaded
+    where analyzed_at is null
+       or (relkind <> 'p'
+           and (n_mod_since_analyze > 0
+                or exists (select 1 from ingest.file_ledger as l
+                           where l.finished_at >= loaded.analyzed_at
+                             and (loaded.schemaname = 'ingest'
+                                  or loaded.relname = l.source_code
+                                  or loaded.relname = l.source_code || '_p' || to_char(l.as_of_date, 'YYYYMM')))))
 )
-select schemaname, relname
-from loaded
-where analyzed_at is null
-   or (relkind <> 'p'
-       and (n_mod_since_analyze > 0
-            or exists (select 1 from ingest.file_ledger as l
-                       where l.finished_at >= loaded.analyzed_at
-                         and (loaded.schemaname = 'ingest'
-                              or loaded.relname = l.source_code
-                              or loaded.relname = l.source_code || '_p' || to_char(l.as_of_date, 'YYYYMM')))))
+-- analyzing a parent analyzes its partitions too: they are not analyzed twice
+select schemaname, relname from stale
+where not exists (select 1 from stale as analyzed_parent
+                  where analyzed_parent.schemaname = stale.schemaname and analyzed_parent.relname = stale.parent_name)
 order by 1, 2
 """
 

@@ -104,3 +104,31 @@ def test_a_build_analyzes_the_newly_loaded_months_partition_not_the_history(fres
     stale = _stale(fresh_db)
     assert {t for t in stale if t.startswith(f"raw.{WCBA.code}")} == {f"raw.{newest}"}
     assert "ingest.file_ledger" in stale
+
+
+def _scans(url: str) -> dict[str, int]:
+    with psycopg.connect(url) as conn:
+        return dict(conn.execute(
+            "select relname, coalesce(seq_scan, 0) + coalesce(idx_scan, 0) from pg_stat_user_tables "
+            "where schemaname = 'raw' and relname like %s", (f"{WCBA.code}_p%",)).fetchall())
+
+
+def test_a_build_counts_the_new_months_snapshot_reading_its_partition_only(fresh_db, demo_landing):
+    """The snapshot counts are incremental: a build after a new month's load reads that month's
+    partition and no other (before, a lateral read by _file_id alone scanned every month)."""
+    files = sorted(demo_landing.glob("jsw_ylfn_*.csv"))
+    build = ["run", "--select", "+int_snapshot_town_counts"]
+    with psycopg.connect(fresh_db) as conn:
+        schema.apply(conn)
+        _load(conn, files[:-1])
+    dbt.run_dbt(build, fresh_db, reporting_start="2026-01-01")
+    with psycopg.connect(fresh_db) as conn:
+        _load(conn, files[-1:])
+    newest = partitions.partition_name(WCBA, landing.parse_name(files[-1].name).as_of)
+    before = _scans(fresh_db)
+    dbt.run_dbt(build, fresh_db, reporting_start="2026-01-01")
+    after = _scans(fresh_db)
+    assert {name for name in after if after[name] != before.get(name, 0)} == {newest}
+    with psycopg.connect(fresh_db) as conn:
+        assert conn.execute("select count(distinct file_id) from intermediate.int_snapshot_file_town_counts "
+                            "where source_code = %s", (WCBA.code,)).fetchone() == (len(files),)

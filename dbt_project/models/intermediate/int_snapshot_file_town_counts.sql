@@ -2,8 +2,8 @@
 -- _n delivery superseded it): its rows by town-level unit, the area column the source's
 -- indicators use. Incremental: a delivery's rows never change once its load committed, so
 -- each is counted once, by the first build that sees it in the ledger, and kept; a build
--- reads only the new deliveries' rows (by the raw tables' index on _file_id), never the
--- whole history of snapshots. A delivery is known by its file id and the end of its load
+-- reads only the new deliveries' rows (each its month's partition), never the whole
+-- history of snapshots. A delivery is known by its file id and the end of its load
 -- (finished_at): a warehouse whose ledger was made anew counts its files again.
 {{ config(
     materialized='incremental',
@@ -18,7 +18,7 @@
     'gsj_lgqy': 'premises_area_code',
 } %}
 with files as (
-    select deliveries.file_id, deliveries.source_code, deliveries.finished_at as loaded_at
+    select deliveries.file_id, deliveries.source_code, deliveries.as_of_date, deliveries.finished_at as loaded_at
     from {{ ref('stg_ingest__deliveries') }} as deliveries
     where deliveries.effective_status <> 'rejected'
       and deliveries.source_code in ({{ "'" ~ town_columns.keys() | join("', '") ~ "'" }})
@@ -35,12 +35,13 @@ with files as (
 {%- for source_code, column in town_columns.items() %}
 select files.file_id, files.source_code, files.loaded_at, town.org_code, town.n::bigint as n
 from files
--- per file, so that each reads its own rows by the index (a lateral aggregate is not
--- flattened into a join over the whole table)
+-- per file (a lateral aggregate is not flattened into a join over the whole table), and
+-- naming its as-of date, the partition key: each file reads its month's partition only
+-- (a partition holds one file, so by _file_id alone the planner would scan every month)
 cross join lateral (
     select left(delivered.{{ column }}, 9) as org_code, count(*) as n
     from {{ source(source_code.split('_')[0], source_code) }} as delivered
-    where delivered._file_id = files.file_id
+    where delivered._file_id = files.file_id and delivered._as_of_date = files.as_of_date
     group by 1
 ) as town
 where files.source_code = '{{ source_code }}'
