@@ -111,6 +111,9 @@ from marts.quality_scorecard
 order by dimension, period_type, period_start, org_code, check_code, subject_code
 """
 
+# the pairs' names: the seed quality_scorecard and quality_followups judge and name them by
+_PAIR_NAMES = "select pair_code, name_zh from reference.ref_related_source_pairs order by pair_code"
+
 _QUALITY_OUTLIERS = """
 select indicator_code, indicator_name_zh, org_code, org_name, measure, period_start, period_label, value,
        median, mad, other_months, modified_z_score, severity, direction, lead_unit
@@ -157,6 +160,7 @@ class Published:
     quality_outliers: list[dict] = field(default_factory=list)  # marts.quality_outliers
     sex_ratio_rolling: list[dict] = field(default_factory=list)  # marts.sex_ratio_rolling_12m
     followups: list[dict] | None = None  # current items of marts.quality_followups; None: no such relation
+    pair_names: dict[str, str] = field(default_factory=dict)  # related-source pair code -> Chinese (the seed)
 
     @property
     def org_names(self) -> dict[str, str]:
@@ -209,6 +213,8 @@ def read(conn: psycopg.Connection) -> Published:
         quality_outliers=_optional(conn, "marts.quality_outliers", _QUALITY_OUTLIERS) or [],
         sex_ratio_rolling=_optional(conn, "marts.sex_ratio_rolling_12m", _SEX_RATIO_ROLLING) or [],
         followups=_optional(conn, "marts.quality_followups", _FOLLOWUPS),
+        pair_names={r["pair_code"]: r["name_zh"] for r in
+                    _optional(conn, "reference.ref_related_source_pairs", _PAIR_NAMES) or []},
     )
     if publication is not None:
         run_id = publication["airflow_run_id"]

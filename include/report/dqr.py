@@ -26,20 +26,13 @@ DIMENSIONS = {
     "denominators": ("分母一致性", "4", "denominators"),
 }
 COMPOSITE = "composite"
-CHECKS = {  # check_code -> Chinese (a pair's code is its check: PAIRS)
+CHECKS = {  # check_code -> Chinese (a pair's code is its check, named by seed ref_related_source_pairs)
     "extract_received": "报表已收到",
     "on_time_share_12_periods": "近 12 期按时比例",
     "modified_z_score": "修正 z 分数",
     "newest_against_preceding_mean": "最新完整周期与此前均值相比",
     "growth_against_previous_snapshot": "与上次快照相比的变化",
     "share_of_checks_passed": "合格检查占比",
-}
-PAIRS = {  # seed ref_related_source_pairs' pair_code -> Chinese
-    "births_vs_police_register": "公安户籍出生登记 / 户籍母亲的出生数",
-    "screenings_vs_births": "新生儿疾病筛查 / 出生数",
-    "premarital_exams_vs_marriages": "婚前医学检查 / 结婚登记人数",
-    "wcba_files_vs_registers": "育龄妇女档案 / 户籍与流动人口登记",
-    "floating_vs_certificate_checks": "婚育证明查验有效 / 流动育龄妇女",
 }
 COMPARISONS = {">=": "≥", "<=": "≤", "<": "<", ">": ">"}
 
@@ -65,20 +58,22 @@ def dimension_text(dimension: str) -> str:
     return f"{zh} ({dimension}{', DQR ' + metric if metric else ''})"
 
 
-def check_text(row: Mapping) -> str:
+def check_text(row: Mapping, names: Mapping[str, str]) -> str:
+    """A check by its name: one of CHECKS, or a pair (its code is its check) by `names`."""
     code = row["check_code"]
-    return f"{PAIRS.get(code) or CHECKS.get(code) or code} ({code})"
+    return f"{names.get(code) or CHECKS.get(code) or code} ({code})"
 
 
-def subject_text(row: Mapping, sources: Mapping[str, str], indicators: Mapping[str, str]) -> str:
-    """What a check is about: a source, an indicator's numerator or denominator, a pair, all."""
+def subject_text(row: Mapping, names: Mapping[str, str], indicators: Mapping[str, str]) -> str:
+    """What a check is about: a source or a pair (named by `names`), an indicator's numerator or
+    denominator, all."""
     subject = row["subject_code"]
     if subject == "all":
         return "全部检查 (all)"
     if ":" in subject:
         indicator, measure = subject.split(":", 1)
         return f"{indicators.get(indicator, indicator)} 的{charts.MEASURES.get(measure, measure)} ({subject})"
-    name = sources.get(subject) or PAIRS.get(subject)
+    name = names.get(subject)
     return f"{name} ({subject})" if name else subject
 
 
@@ -291,14 +286,15 @@ def summary_html(summaries: list[DimensionSummary], newest: Mapping[str, tuple[d
             f'<tbody>{"".join(lines)}</tbody></table>')
 
 
-def failing_html(failing: list[Mapping], org_names: Mapping[str, str], sources: Mapping[str, str],
+def failing_html(failing: list[Mapping], org_names: Mapping[str, str], names: Mapping[str, str],
                  indicators: Mapping[str, str]) -> str:
+    """The newest period's failing checks; `names`: source and pair codes -> Chinese."""
     if not failing:
         return "<p>最新周期的检查全部合格 (every check of the newest period passes).</p>"
     return markup.table(
         ["维度 (dimension)", "检查 (check)", "对象 (subject)", "机构 (org)", "周期", "值", "标准", "说明 (detail)"],
-        [[esc(DIMENSIONS.get(r["dimension"], (r["dimension"],))[0]), esc(check_text(r)),
-          esc(subject_text(r, sources, indicators)) if r["subject_code"] != r["check_code"] else "(同左 pair)",
+        [[esc(DIMENSIONS.get(r["dimension"], (r["dimension"],))[0]), esc(check_text(r, names)),
+          esc(subject_text(r, names, indicators)) if r["subject_code"] != r["check_code"] else "(同左 pair)",
           _org(org_names, r["org_code"]), esc(r["period_label"]),
           f'<span class="block">{esc(value_text(r))}</span>', esc(standard_text(r)), esc(r["detail"])]
          for r in failing], css="data dqr-failing")
@@ -325,7 +321,7 @@ def outliers_html(outliers: list[Mapping], org_names: Mapping[str, str], indicat
 
 
 def data_quality_section(scorecard: list[Mapping], outliers: list[Mapping], values: list[Mapping],
-                         orgs: list[Mapping], sources: Mapping[str, str], indicators: Mapping[str, str],
+                         orgs: list[Mapping], names: Mapping[str, str], indicators: Mapping[str, str],
                          chart: Chart, links: str) -> str:
     org_names = {o["org_code"]: o["org_name"] for o in orgs}
     if not scorecard:
@@ -352,7 +348,7 @@ def data_quality_section(scorecard: list[Mapping], outliers: list[Mapping], valu
 <h3>各维度 (per dimension)</h3>
 {summary_html(dimension_summary(scorecard), newest)}
 <h3>最新周期未通过的检查 (failing checks of the newest period: {esc(labels)})</h3>
-{failing_html(failing, org_names, sources, indicators)}"""
+{failing_html(failing, org_names, names, indicators)}"""
     outlier_chart = ""
     if outliers:
         top = outliers[0]  # the most extreme first (data.py orders them)

@@ -260,7 +260,7 @@ def _data_quality_section(published: Published, specs: dict[str, dict]) -> str:
     links = (f'<p class="lineage"><a href="{esc(docs_href(DOCS_NODES["dqr"], 0))}">dbt 文档: quality_scorecard</a>'
              f'<a href="{esc(docs_href(DOCS_NODES["outliers"], 0))}">dbt 文档: quality_outliers</a></p>')
     return dqr.data_quality_section(published.quality_scorecard, published.quality_outliers, published.values,
-                                    published.orgs, _source_names(), indicators,
+                                    published.orgs, {**_source_names(), **published.pair_names}, indicators,
                                     lambda key, spec: _chart(key, spec, specs), links)
 
 

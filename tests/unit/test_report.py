@@ -326,8 +326,10 @@ def test_the_dimensions_are_summarised_in_chinese_and_the_newest_failures_listed
     failing = dqr.failing_newest(QUALITY)  # February's: January's outlier is not the newest period
     assert [(r["dimension"], r["subject_code"]) for r in failing] == [
         ("completeness", "jsw_sydj"), ("timeliness", "jsw_sydj"), ("related_sources", "births_vs_police_register")]
-    text = dqr.failing_html(failing, {TOWN_A: "莘庄镇"}, {"jsw_sydj": "生育登记"}, {})
+    names = {"jsw_sydj": "生育登记", "births_vs_police_register": "出生与户籍登记"}  # a source, a pair (the seed's)
+    text = dqr.failing_html(failing, {TOWN_A: "莘庄镇"}, names, {})
     assert "生育登记 (jsw_sydj)" in text and "莘庄镇" in text and "20.0%" in text and "≤ 10.0%" in text
+    assert "出生与户籍登记 (births_vs_police_register)" in text
     assert "received: missing" in text
     assert dqr.subject_text(QUALITY[3], {}, {"fp_rate_registered": "户籍人口计划生育率"}) == \
         "户籍人口计划生育率 的分子 (fp_rate_registered:numerator)"
