@@ -16,6 +16,7 @@ from datetime import date, datetime
 import psycopg
 from psycopg.rows import dict_row
 
+from include.contract import registry
 from include.publish import audit
 from include.warehouse import connection
 
@@ -165,6 +166,15 @@ class Published:
     @property
     def org_names(self) -> dict[str, str]:
         return {o["org_code"]: o["org_name"] for o in self.orgs}
+
+    @property
+    def source_names(self) -> dict[str, str]:
+        return {s.code: s.name_zh for s in registry.SOURCES}
+
+    @property
+    def subject_names(self) -> dict[str, str]:
+        """What a quality check may be about or be: a source or a related-source pair, by code."""
+        return {**self.source_names, **self.pair_names}
 
     def newest_period(self, period_type: str, indicator: str | None = None) -> tuple[date, str] | None:
         """(start, label) of the newest published period of a type (of one indicator, or any)."""

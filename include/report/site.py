@@ -25,7 +25,6 @@ from pathlib import Path
 import psycopg
 
 from include import config
-from include.contract import registry
 from include.report import charts, data, dqr, fonts, lineage, markup, scorecard
 from include.report.data import Published
 from include.report.markup import count, docs_href, esc, number, when
@@ -44,10 +43,6 @@ DOCS_NODES = {
 SECTIONS = [("scorecard", "考核计分卡"), ("indicators", "指标趋势"), ("sex-ratio", "出生人口性别比"),
             ("quality", "交付质量"), ("data-quality", "数据质量评估"), ("followups", "待跟进事项"),
             ("timeliness", "报送及时性")]
-
-
-def _source_names() -> dict[str, str]:
-    return {s.code: s.name_zh for s in registry.SOURCES}
 
 
 def _lineage_links(code: str | None, *nodes: str) -> str:
@@ -202,7 +197,7 @@ def _sex_ratio_state_html(v) -> str:
 # ---- quality and timeliness ------------------------------------------------------------------------
 
 def _quality_section(published: Published, specs: dict[str, dict]) -> str:
-    names = _source_names()
+    names = published.source_names
     counts = published.gate_counts
     gate = (f"本次发布的质量检查 (quality gate of this publication): 通过 {counts.get('passed', 0)} · "
             f"预警 {counts.get('warned', 0)} · 容忍 {counts.get('tolerated', 0)} · "
@@ -260,12 +255,12 @@ def _data_quality_section(published: Published, specs: dict[str, dict]) -> str:
     links = (f'<p class="lineage"><a href="{esc(docs_href(DOCS_NODES["dqr"], 0))}">dbt 文档: quality_scorecard</a>'
              f'<a href="{esc(docs_href(DOCS_NODES["outliers"], 0))}">dbt 文档: quality_outliers</a></p>')
     return dqr.data_quality_section(published.quality_scorecard, published.quality_outliers, published.values,
-                                    published.orgs, {**_source_names(), **published.pair_names}, indicators,
+                                    published.orgs, published.subject_names, indicators,
                                     lambda key, spec: _chart(key, spec, specs), links)
 
 
 def _timeliness_section(published: Published, specs: dict[str, dict]) -> str:
-    names = _source_names()
+    names = published.source_names
     grid = charts.timeliness_grid(published.timeliness, names)
     problems = [t for t in published.timeliness if t["status"] in ("late", "missing")]
     table = markup.table(

@@ -15,7 +15,6 @@ import psycopg
 import pytest
 
 from include import synthetic, tasks
-from include.contract import registry
 from include.notify import collect, deliver, followups
 from include.report import data, dqr
 from include.transform import dbt
@@ -144,10 +143,10 @@ def test_the_gate_finds_the_scorecard_complete_and_the_items_reach_the_follow_up
     assert pair["lead_unit"] == "区公安分局" and "出生与户籍登记" in pair["subject"]
     with psycopg.connect(url) as conn:  # the report names the pair as the follow-up list does: by the seed
         published = data.read(conn)
-    names = {**{s.code: s.name_zh for s in registry.SOURCES}, **published.pair_names}
     rows = [r for r in published.quality_scorecard if r["check_code"] == "births_vs_police_register"
             and not r["passed"]]
-    assert rows and "出生与户籍登记 (births_vs_police_register)" in dqr.failing_html(rows, {}, names, {})
+    text = dqr.failing_html(rows, {}, published.subject_names, {})
+    assert rows and "出生与户籍登记 (births_vs_police_register)" in text
 
     # explained: kept, and not told again while unchanged; corrected: seen again, open again
     with psycopg.connect(url) as conn:
